@@ -1,0 +1,337 @@
+/* Redis.xs - thin glue between Perl and the Rust core (fior.h).
+ *
+ * It only moves data: Perl strings in as (pointer, length) pairs, encoded
+ * completions out as Perl values. Anything that can croak (magic, bad
+ * arguments) happens before the Rust core is entered, and the core never
+ * calls back into Perl. */
+#define PERL_NO_GET_CONTEXT
+#include "EXTERN.h"
+#include "perl.h"
+#include "XSUB.h"
+
+#include "fior.h"
+
+/* Arguments beyond this many use the heap. */
+#define FIOR_STACK_ARGS 16
+
+/* Status + error → the Perl return list: () on success, (status) for a
+ * forked handle, (status, kind, message) on failure. */
+#define FIOR_RETURN(status, err)                                        \
+    STMT_START {                                                        \
+        if ((status) == FIOR_OK) XSRETURN_EMPTY;                        \
+        ST(0) = sv_2mortal(newSViv(status));                            \
+        if ((status) == FIOR_FORKED) XSRETURN(1);                       \
+        ST(1) = sv_2mortal(newSViv((err).kind));                        \
+        ST(2) = sv_2mortal(newSVpv((err).message, 0));                  \
+        XSRETURN(3);                                                    \
+    } STMT_END
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+} reader;
+
+static int read_u8(reader *r, uint8_t *out) {
+    if (r->p >= r->end) return 0;
+    *out = *r->p++;
+    return 1;
+}
+
+static int read_u64(reader *r, uint64_t *out) {
+    uint64_t v = 0;
+    int i;
+    if (r->end - r->p < 8) return 0;
+    for (i = 7; i >= 0; i--) v = (v << 8) | r->p[i];
+    r->p += 8;
+    *out = v;
+    return 1;
+}
+
+static int read_bytes(reader *r, uint64_t n, const uint8_t **out) {
+    if ((uint64_t)(r->end - r->p) < n) return 0;
+    *out = r->p;
+    r->p += n;
+    return 1;
+}
+
+static int read_str(pTHX_ reader *r, SV **out) {
+    const uint8_t *bytes;
+    uint32_t n = 0;
+    int i;
+    if (r->end - r->p < 4) return 0;
+    for (i = 3; i >= 0; i--) n = (n << 8) | r->p[i];
+    r->p += 4;
+    if (!read_bytes(r, n, &bytes)) return 0;
+    *out = newSVpvn((const char *)bytes, n);
+    return 1;
+}
+
+/* A nested server error (EXEC, pipelines) becomes an Error::Redis object. */
+static SV *redis_error_object(pTHX_ SV *code, SV *message) {
+    HV *hv = newHV();
+    (void)hv_stores(hv, "type", code);
+    (void)hv_stores(hv, "message", message);
+    return sv_bless(newRV_noinc((SV *)hv),
+                    gv_stashpvs("Future::IO::Redis::Error::Redis", GV_ADD));
+}
+
+/* Decodes one value (see src/reply.rs); NULL on a malformed buffer. */
+static SV *decode_value(pTHX_ reader *r, int depth) {
+    uint8_t tag;
+    uint64_t n, i;
+    const uint8_t *bytes;
+    if (depth > 512 || !read_u8(r, &tag)) return NULL;
+    switch (tag) {
+    case '_':
+        return newSV(0);
+    case ':':
+        if (!read_u64(r, &n)) return NULL;
+        return newSViv((IV)(int64_t)n);
+    case '$':
+        if (!read_u64(r, &n) || !read_bytes(r, n, &bytes)) return NULL;
+        return newSVpvn((const char *)bytes, (STRLEN)n);
+    case ',': {
+        double d;
+        if (!read_u64(r, &n)) return NULL;
+        memcpy(&d, &n, sizeof d);
+        return newSVnv(d);
+    }
+    case '#': {
+        uint8_t b;
+        if (!read_u8(r, &b)) return NULL;
+        return newSViv(b ? 1 : 0);
+    }
+    case '*': {
+        AV *av;
+        if (!read_u64(r, &n) || n > (uint64_t)(r->end - r->p)) return NULL;
+        av = newAV();
+        av_extend(av, n ? (SSize_t)n - 1 : 0);
+        for (i = 0; i < n; i++) {
+            SV *item = decode_value(aTHX_ r, depth + 1);
+            if (!item) { SvREFCNT_dec((SV *)av); return NULL; }
+            av_push(av, item);
+        }
+        return newRV_noinc((SV *)av);
+    }
+    case '%': {
+        HV *hv;
+        if (!read_u64(r, &n) || n > (uint64_t)(r->end - r->p)) return NULL;
+        hv = newHV();
+        for (i = 0; i < n; i++) {
+            SV *key = decode_value(aTHX_ r, depth + 1);
+            SV *val = key ? decode_value(aTHX_ r, depth + 1) : NULL;
+            if (!val) {
+                if (key) SvREFCNT_dec(key);
+                SvREFCNT_dec((SV *)hv);
+                return NULL;
+            }
+            (void)hv_store_ent(hv, key, val, 0);
+            SvREFCNT_dec(key);
+        }
+        return newRV_noinc((SV *)hv);
+    }
+    case '-': {
+        SV *code, *message;
+        if (!read_str(aTHX_ r, &code)) return NULL;
+        if (!read_str(aTHX_ r, &message)) { SvREFCNT_dec(code); return NULL; }
+        return redis_error_object(aTHX_ code, message);
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* An error record → [kind, maybe_executed, code, message]. */
+static SV *decode_error(pTHX_ reader *r) {
+    uint8_t kind, maybe;
+    SV *code, *message;
+    AV *av;
+    if (!read_u8(r, &kind) || !read_u8(r, &maybe)) return NULL;
+    if (!read_str(aTHX_ r, &code)) return NULL;
+    if (!read_str(aTHX_ r, &message)) { SvREFCNT_dec(code); return NULL; }
+    av = newAV();
+    av_push(av, newSViv(kind));
+    av_push(av, newSViv(maybe));
+    av_push(av, code);
+    av_push(av, message);
+    return newRV_noinc((SV *)av);
+}
+
+/* Collects the byte view of each argument; fails (without croaking) on
+ * undef or a plain reference, which the Perl layer should have caught. */
+static const char *collect_args(pTHX_ SV **svs, size_t count,
+                                const uint8_t **ptrs, size_t *lens) {
+    size_t i;
+    for (i = 0; i < count; i++) {
+        STRLEN len;
+        SV *sv = svs[i];
+        SvGETMAGIC(sv);
+        if (!SvOK(sv)) return "undefined argument";
+        if (SvROK(sv) && !SvAMAGIC(sv)) return "reference given where a string is needed";
+        ptrs[i] = (const uint8_t *)SvPV_nomg(sv, len);
+        lens[i] = len;
+    }
+    return NULL;
+}
+
+MODULE = Future::IO::Redis    PACKAGE = Future::IO::Redis::_XS
+
+PROTOTYPES: DISABLE
+
+void
+runtime_fd()
+  PREINIT:
+    fior_error err;
+    int fd = -1, status;
+  PPCODE:
+    status = fior_runtime_fd(&fd, &err);
+    if (status != FIOR_OK) {
+        EXTEND(SP, 3);
+        PUSHs(sv_2mortal(newSViv(status)));
+        PUSHs(sv_2mortal(newSViv(err.kind)));
+        PUSHs(sv_2mortal(newSVpv(err.message, 0)));
+        XSRETURN(3);
+    }
+    EXTEND(SP, 2);
+    PUSHs(sv_2mortal(newSViv(FIOR_OK)));
+    PUSHs(sv_2mortal(newSViv(fd)));
+
+void
+client_new(UV client_id, ...)
+  PREINIT:
+    fior_error err;
+    fior_client *handle = NULL;
+    const uint8_t **ptrs;
+    size_t *lens;
+    const char *bad;
+    int status;
+    size_t count = items - 1;
+  PPCODE:
+    Newx(ptrs, count + 1, const uint8_t *);
+    Newx(lens, count + 1, size_t);
+    SAVEFREEPV(ptrs);
+    SAVEFREEPV(lens);
+    bad = collect_args(aTHX_ &ST(1), count, ptrs, lens);
+    if (bad) croak("Future::IO::Redis: bad option value: %s", bad);
+    status = fior_client_new((uint64_t)client_id, ptrs, lens, count, &handle, &err);
+    if (status != FIOR_OK) {
+        EXTEND(SP, 3);
+        PUSHs(sv_2mortal(newSViv(status)));
+        PUSHs(sv_2mortal(newSViv(err.kind)));
+        PUSHs(sv_2mortal(newSVpv(err.message, 0)));
+        XSRETURN(3);
+    }
+    EXTEND(SP, 2);
+    PUSHs(sv_2mortal(newSViv(FIOR_OK)));
+    PUSHs(sv_2mortal(sv_setref_pv(newSV(0), "Future::IO::Redis::_Handle", (void *)handle)));
+
+void
+drain()
+  PREINIT:
+    fior_error err;
+    fior_batch batch;
+    reader r;
+    int status;
+    AV *out;
+    const char *broken = NULL;
+  PPCODE:
+    status = fior_drain(&batch, &err);
+    if (status != FIOR_OK)
+        croak("Future::IO::Redis: cannot drain completions: %s", err.message);
+    out = newAV();
+    r.p = batch.data;
+    r.end = batch.data + batch.len;
+    while (r.p < r.end) {
+        uint8_t tag;
+        uint64_t id;
+        SV *payload = NULL;
+        if (!read_u8(&r, &tag) || !read_u64(&r, &id)) { broken = "truncated record"; break; }
+        if (tag == 'R') {
+            payload = decode_value(aTHX_ &r, 0);
+            tag = 1;
+        } else if (tag == 'E') {
+            payload = decode_error(aTHX_ &r);
+            tag = 2;
+        } else if (tag == 'V') {
+            uint8_t event;
+            if (read_u8(&r, &event)) {
+                payload = decode_error(aTHX_ &r);
+                if (payload) av_unshift((AV *)SvRV(payload), 1),
+                    av_store((AV *)SvRV(payload), 0, newSViv(event));
+            }
+            tag = 3;
+        }
+        if (!payload) { broken = "malformed record"; break; }
+        av_push(out, newSViv(tag));
+        av_push(out, newSVuv((UV)id));
+        av_push(out, payload);
+    }
+    fior_batch_free(&batch);
+    if (broken) {
+        SvREFCNT_dec((SV *)out);
+        croak("Future::IO::Redis: internal error: %s in completion batch", broken);
+    }
+    EXTEND(SP, 1);
+    PUSHs(sv_2mortal(newRV_noinc((SV *)out)));
+
+MODULE = Future::IO::Redis    PACKAGE = Future::IO::Redis::_Handle
+
+void
+connect(fior_client *handle, UV request_id)
+  PREINIT:
+    fior_error err;
+    int status;
+  PPCODE:
+    status = fior_client_connect(handle, (uint64_t)request_id, &err);
+    FIOR_RETURN(status, err);
+
+void
+command(fior_client *handle, UV request_id, NV timeout, ...)
+  PREINIT:
+    fior_error err;
+    int status;
+    const uint8_t *stack_ptrs[FIOR_STACK_ARGS];
+    size_t stack_lens[FIOR_STACK_ARGS];
+    const uint8_t **ptrs = stack_ptrs;
+    size_t *lens = stack_lens;
+    const char *bad;
+    size_t count = items - 3;
+  PPCODE:
+    if (count > FIOR_STACK_ARGS) {
+        Newx(ptrs, count, const uint8_t *);
+        Newx(lens, count, size_t);
+        SAVEFREEPV(ptrs);
+        SAVEFREEPV(lens);
+    }
+    bad = collect_args(aTHX_ &ST(3), count, ptrs, lens);
+    if (bad) {
+        ST(0) = sv_2mortal(newSViv(FIOR_FAIL));
+        ST(1) = sv_2mortal(newSViv(FIOR_ERR_INVALID));
+        ST(2) = sv_2mortal(newSVpv(bad, 0));
+        XSRETURN(3);
+    }
+    status = fior_client_command(handle, (uint64_t)request_id, (double)timeout,
+                                 ptrs, lens, count, &err);
+    FIOR_RETURN(status, err);
+
+void
+disconnect(fior_client *handle)
+  PREINIT:
+    fior_error err;
+    int status;
+  PPCODE:
+    status = fior_client_disconnect(handle, &err);
+    FIOR_RETURN(status, err);
+
+void
+DESTROY(fior_client *handle)
+  CODE:
+    fior_client_free(handle);
+
+int
+CLONE_SKIP(...)
+  CODE:
+    /* A cloned ithread must never free the parent's Rust objects. */
+    RETVAL = 1;
+  OUTPUT:
+    RETVAL

@@ -1,0 +1,723 @@
+package Future::IO::Redis;
+
+use strict;
+use warnings;
+use 5.018;
+
+our $VERSION = '0.001';
+
+use Carp qw(croak);
+use Scalar::Util qw(blessed looks_like_number weaken);
+use overload ();
+
+use Future;
+use Future::AsyncAwait ();
+use Future::IO;
+
+use Future::IO::Redis::Error;
+use Future::IO::Redis::URI;
+use Future::IO::Redis::Bridge;
+
+require XSLoader;
+XSLoader::load('Future::IO::Redis', $VERSION);
+
+# `use Future::IO::Redis` also enables async/await in the caller's scope.
+sub import {
+    Future::AsyncAwait->import;
+}
+
+# Error kinds and events, as in fior.h and src/completion.rs.
+use constant {
+    FIOR_FORKED      => -2,
+    FIOR_ERR_INVALID => 6,
+    EV_CONNECTED     => 1,
+    EV_DISCONNECTED  => 2,
+    EV_ERROR         => 3,
+    EV_RECONNECTING  => 4,
+    EV_FAILED        => 5,
+};
+
+my %DEFAULTS = (
+    host                    => 'localhost',
+    port                    => 6379,
+    database                => 0,
+    tls                     => 0,
+    connect_timeout         => 10,
+    request_timeout         => 5,
+    blocking_timeout_buffer => 2,
+    read_timeout            => 30,
+    write_timeout           => 30,
+    reconnect               => 0,
+    reconnect_delay         => 0.1,
+    reconnect_delay_max     => 60,
+    reconnect_jitter        => 0.25,
+    reconnect_max_attempts  => 10,
+    pipeline_depth          => 10000,
+    auto_pipeline           => 0,
+    protocol                => 2,
+    otel_include_args       => 1,
+    otel_redact             => 1,
+);
+
+# option => validator returning an error text or nothing.
+my %CHECK = (
+    host        => \&_want_text,
+    port        => sub { _want_int(@_, 1, 65535) },
+    path        => \&_want_text,
+    uri         => \&_want_text,
+    database    => sub { _want_int(@_, 0, 2**31 - 1) },
+    username    => \&_want_text,
+    password    => \&_want_string,
+    client_name => sub {
+        _want_text(@_) // ($_[0] =~ /\s/ ? 'must not contain spaces' : undef);
+    },
+    tls                     => \&_check_tls,
+    connect_timeout         => \&_want_seconds,
+    request_timeout         => \&_want_seconds,
+    blocking_timeout_buffer => \&_want_seconds,
+    read_timeout            => \&_want_seconds,
+    write_timeout           => \&_want_seconds,
+    reconnect               => \&_want_flag,
+    reconnect_delay         => \&_want_seconds,
+    reconnect_delay_max     => \&_want_seconds,
+    reconnect_jitter        => sub {
+        my ($v) = @_;
+        return 'must be a number from 0 to 1'
+            unless defined $v && !ref $v && looks_like_number($v) && $v >= 0 && $v <= 1;
+        return;
+    },
+    reconnect_max_attempts => sub { _want_int(@_, 0, 2**31 - 1) },
+    on_connect             => \&_want_code,
+    on_disconnect          => \&_want_code,
+    on_error               => \&_want_code,
+    prefix                 => \&_check_not_yet,
+    pipeline_depth         => sub { _want_int(@_, 1, 2**31 - 1) },
+    auto_pipeline          => \&_want_flag,
+    protocol               => sub {
+        my ($v) = @_;
+        return 'must be 2 or 3' unless defined $v && !ref $v && ($v eq '2' || $v eq '3');
+        return;
+    },
+    debug             => \&_check_not_yet,
+    otel_tracer       => \&_check_not_yet,
+    otel_meter        => \&_check_not_yet,
+    otel_include_args => \&_want_flag,
+    otel_redact       => \&_want_flag,
+);
+
+my %TLS_KEYS = map { $_ => 1 } qw(ca_file cert_file key_file verify verify_hostname server_name);
+
+sub _want_string {
+    my ($v) = @_;
+    return 'must be a string' if !defined $v || (ref $v && !overload::Method($v, '""'));
+    return;
+}
+
+sub _want_text {
+    my ($v) = @_;
+    return _want_string($v) // (length $v ? undef : 'must not be empty');
+}
+
+sub _want_int {
+    my ($v, $min, $max) = @_;
+    return "must be an integer from $min to $max"
+        unless defined $v && !ref $v && $v =~ /\A[0-9]+\z/ && $v >= $min && $v <= $max;
+    return;
+}
+
+sub _want_seconds {
+    my ($v) = @_;
+    return 'must be a non-negative number of seconds'
+        unless defined $v && !ref $v && looks_like_number($v) && $v >= 0 && $v < 9**9**9;
+    return;
+}
+
+sub _want_flag {
+    my ($v) = @_;
+    return 'must be a true or false scalar' if ref $v;
+    return;
+}
+
+sub _want_code {
+    my ($v) = @_;
+    return 'must be a code reference' unless ref $v eq 'CODE';
+    return;
+}
+
+sub _check_tls {
+    my ($v) = @_;
+    return if !ref $v;
+    return 'must be 0, 1 or a hash reference' unless ref $v eq 'HASH';
+    for my $key (sort keys %$v) {
+        return "has unknown key '$key'" unless $TLS_KEYS{$key};
+    }
+    for my $file (qw(ca_file cert_file key_file)) {
+        next unless defined $v->{$file};
+        return "$file '$v->{$file}' is not a readable file" unless -r $v->{$file};
+    }
+    return "cert_file and key_file go together"
+        if defined $v->{cert_file} xor defined $v->{key_file};
+    return;
+}
+
+# Options whose behaviour later releases add (SPEC sections 3 and 8):
+# refuse them rather than accept and silently ignore them.
+sub _check_not_yet {
+    my ($v) = @_;
+    return if !defined $v || (!ref $v && !length $v);
+    return 'is not supported by this version yet';
+}
+
+my $NEXT_CLIENT_ID = 0;
+
+sub new {
+    my ($class, %args) = @_;
+    for my $key (sort keys %args) {
+        croak "Future::IO::Redis->new: unknown option '$key'" unless $CHECK{$key};
+    }
+    my %opt = (%DEFAULTS);
+    if (defined $args{uri}) {
+        # URI parts first; explicit options win.
+        my $uri = Future::IO::Redis::URI->parse($args{uri});
+        %opt = (%opt, $uri->to_options);
+        $opt{tls} = 1 if $uri->tls && !exists $args{tls};
+        delete $opt{host} if defined $opt{path};
+    }
+    %opt = (%opt, %args);
+    for my $key (sort keys %opt) {
+        next unless defined $opt{$key} || $key =~ /^(?:path|uri|username|password|client_name)\z/;
+        my $problem = $CHECK{$key}->($opt{$key});
+        croak "Future::IO::Redis->new: option '$key' $problem" if defined $problem;
+    }
+    croak "Future::IO::Redis->new: give either path or host/port, not both"
+        if defined $opt{path} && (defined $args{host} || defined $args{port});
+    croak "Future::IO::Redis->new: tls does not apply to a unix socket"
+        if defined $opt{path} && $opt{tls};
+
+    my $self = bless {
+        %opt,
+        _pid       => $$,
+        _id        => ++$NEXT_CLIENT_ID,
+        _connected => 0,
+    }, $class;
+    return $self;
+}
+
+# The options the Rust core understands, as a flat key/value list.
+sub _core_options {
+    my ($self) = @_;
+    my @endpoint = defined $self->{path} ? ('path') : ('host', 'port');
+    my @pairs;
+    for my $key (@endpoint, qw(database username password client_name protocol
+        connect_timeout request_timeout blocking_timeout_buffer reconnect_delay
+        reconnect_delay_max reconnect_jitter reconnect_max_attempts)) {
+        push @pairs, $key => "$self->{$key}" if defined $self->{$key};
+    }
+    push @pairs, reconnect => ($self->{reconnect} ? 1 : 0);
+    if (my $tls = $self->{tls}) {
+        push @pairs, tls => 1;
+        if (ref $tls eq 'HASH') {
+            for my $key (qw(ca_file cert_file key_file server_name)) {
+                push @pairs, "tls_$key" => "$tls->{$key}" if defined $tls->{$key};
+            }
+            for my $key (qw(verify verify_hostname)) {
+                push @pairs, "tls_$key" => ($tls->{$key} ? 1 : 0) if exists $tls->{$key};
+            }
+        }
+    }
+    return @pairs;
+}
+
+# The core handle of this process; a forked child builds its own.
+sub _handle {
+    my ($self) = @_;
+    $self->_after_fork if $self->{_pid} != $$;
+    return $self->{_handle} if $self->{_handle};
+    Future::IO::Redis::Bridge::ensure();
+    my ($status, @rest) = Future::IO::Redis::_XS::client_new($self->{_id}, $self->_core_options);
+    croak "Future::IO::Redis: cannot create client: $rest[1]" if $status != 0;
+    my $copy = $self;
+    weaken($copy);
+    $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} } = $copy;
+    return $self->{_handle} = $rest[0];
+}
+
+# The parent's connection is not ours: forget it (the core never touches
+# it from here) and start afresh on first use.
+sub _after_fork {
+    my ($self) = @_;
+    delete $self->{_handle};
+    $self->{_pid}       = $$;
+    $self->{_connected} = 0;
+    $self->{_id}        = ++$NEXT_CLIENT_ID;
+}
+
+# Sends one request to the core; returns its future.
+sub _submit {
+    my ($self, $command, $send) = @_;
+    my $handle = $self->_handle;
+    my $id     = Future::IO::Redis::Bridge::next_id();
+    my $f      = Future::IO::Redis::Bridge::new_future();
+    my ($status, $kind, $message) = $send->($handle, $id);
+    if (defined $status) {
+        my $class = $kind && $kind == FIOR_ERR_INVALID
+            ? 'Future::IO::Redis::Error'
+            : 'Future::IO::Redis::Error::Disconnected';
+        my $err = $class->new(message => "$command: " . ($message // 'client is not usable'));
+        return $f->fail($err);
+    }
+    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $command ];
+    $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
+    return $f;
+}
+
+=head1 NAME
+
+Future::IO::Redis - fast, correct async Redis client for Future::IO, with a Rust core
+
+=head1 SYNOPSIS
+
+    use IO::Async::Loop;
+    use Future::IO::Impl::IOAsync;
+    use Future::IO::Redis;      # also enables async/await here
+
+    my $loop  = IO::Async::Loop->new;
+    my $redis = Future::IO::Redis->new(
+        host      => 'localhost',
+        reconnect => 1,
+    );
+
+    async sub main {
+        await $redis->connect;
+        await $redis->set( greeting => 'hello', ex => 60 );
+        my $value = await $redis->get('greeting');
+
+        # many commands at once, each with its own reply
+        my @counts = await Future->needs_all(
+            map { $redis->incr("counter:$_") } 1 .. 1000
+        );
+
+        my $id = await $redis->command( 'CLIENT', 'ID' );
+        return $value;
+    }
+
+    print $loop->await( main() )->get, "\n";
+
+=head1 DESCRIPTION
+
+An asynchronous Redis client whose connection handling, ordering, deadlines
+and reconnects run in a Rust core (tokio and the C<redis> crate) on a
+background thread, and whose API is made of L<Future>s of the event loop you
+already use, through L<Future::IO>. No call ever blocks the event loop.
+
+Every command gets its own future and its own reply, however many are in
+flight on the one connection; a reply never reaches the wrong caller, not
+after a timeout, a cancelled future, a dropped connection, a reconnect or a
+fork.
+
+=head1 CONSTRUCTOR
+
+=head2 new
+
+    $redis = Future::IO::Redis->new( %options );
+
+Validates the options and returns the client; it does no I/O. An unknown
+option or a bad value croaks with a message naming it. Each option is kept
+in the object under its own name (C<< $redis->{host} >> …).
+
+=over 4
+
+=item host, port
+
+TCP endpoint, default C<localhost:6379>. IPv4 and IPv6; every address the
+name resolves to is tried in turn. Name resolution runs in the core, never
+on the event loop.
+
+=item path
+
+Unix socket path, instead of host and port.
+
+=item uri
+
+C<redis://[user[:pass]@]host[:port][/db]>, C<rediss://…> (TLS) or
+C<redis+unix://[:pass@]/path[?db=N]>; see L<Future::IO::Redis::URI>.
+Explicit options win over the parts of the URI.
+
+=item database
+
+Database number, selected after every (re)connect. Default 0.
+
+=item username, password
+
+Sent as C<AUTH [username] password> (C<HELLO 3 AUTH …> under RESP3) on every
+(re)connect. A password of C<"0"> is a password. Never logged, never part of
+an error message.
+
+=item client_name
+
+Set with C<CLIENT SETNAME> after every (re)connect.
+
+=item tls
+
+C<1>, or a hash reference C<< { ca_file, cert_file, key_file, verify => 1,
+verify_hostname => 1, server_name } >>. Certificates are checked against
+C<ca_file> (or the system's roots), and the host name against the
+certificate unless C<verify_hostname> is 0; C<verify =E<gt> 0> turns all
+checking off. C<server_name> overrides the name checked and sent as SNI.
+
+=item connect_timeout
+
+Seconds for TCP, TLS and handshake together. Default 10; 0 means none.
+
+=item request_timeout
+
+Seconds to wait for each reply. Default 5; 0 means none.
+
+=item blocking_timeout_buffer
+
+Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
+BZPOPMAX, BZMPOP, XREAD/XREADGROUP with BLOCK, WAIT, WAITAOF) wait their own
+server-side timeout plus this many seconds (default 2); a server timeout of
+0 means the client waits forever too.
+
+=item read_timeout, write_timeout
+
+Accepted for compatibility; the deadlines above are what apply.
+
+=item reconnect
+
+When true, a dropped connection is re-established in the background with
+exponential backoff. Default 0.
+
+=item reconnect_delay, reconnect_delay_max, reconnect_jitter
+
+Attempt I<n> waits C<reconnect_delay * 2 ** (n - 1)> seconds, capped at
+C<reconnect_delay_max>, plus or minus C<reconnect_jitter> times that delay.
+Defaults 0.1, 60 and 0.25.
+
+=item reconnect_max_attempts
+
+Attempts before giving up (default 10; 0 = unlimited). When they are
+exhausted, commands waiting for the connection fail with
+L<Future::IO::Redis::Error::Disconnected>; a later command starts a new
+round of attempts.
+
+=item on_connect, on_disconnect, on_error
+
+Callbacks C<($redis)>, C<($redis, $reason)> and C<($redis, $error)>. After a
+drop they fire in the order on_disconnect (reason C<connection_lost>),
+on_error, then on_connect once the connection is back. C<disconnect> fires
+on_disconnect with reason C<client_disconnect>. A callback that dies is
+reported with C<warn> and does not disturb the client.
+
+=item protocol
+
+2 (default) or 3. Under RESP3 maps arrive as hash references.
+
+=item pipeline_depth, auto_pipeline
+
+Commands issued together are always written to the socket together by the
+core's multiplexer, so C<auto_pipeline> needs no switch to work;
+C<pipeline_depth> (default 10000) is the limit later pipeline objects use.
+
+=item prefix, debug, otel_tracer, otel_meter, otel_include_args, otel_redact
+
+Key prefixing and observability arrive in a later version; until then
+C<prefix>, C<debug>, C<otel_tracer> and C<otel_meter> croak when set, rather
+than being silently ignored.
+
+=back
+
+=head1 METHODS
+
+=head2 connect
+
+    await $redis->connect;
+
+Connects (TCP or unix socket, TLS, AUTH, SELECT, CLIENT SETNAME) and yields
+the client. Calling it when connected yields at once. A failed handshake
+(wrong password, bad database) fails with a typed error and leaves the
+client disconnected. A command issued before the first C<connect> connects
+implicitly.
+
+=cut
+
+sub connect {
+    my ($self) = @_;
+    delete $self->{_closed};
+    if ($self->{_connected} && $self->{_pid} == $$) {
+        return Future::IO::Redis::Bridge::new_future()->done($self);
+    }
+    return $self->_submit(CONNECT => sub { $_[0]->connect($_[1]) })
+        ->transform(done => sub { $self });
+}
+
+=head2 disconnect
+
+    $redis->disconnect;
+
+Closes the connection at once (no QUIT round trip), fails every command
+still waiting with L<Future::IO::Redis::Error::Disconnected>, and fires
+C<on_disconnect> once with reason C<client_disconnect>. Commands fail with
+C<Disconnected> until C<connect> is called again.
+
+=cut
+
+sub disconnect {
+    my ($self) = @_;
+    my $was = $self->{_connected};
+    if ($self->{_handle} && $self->{_pid} == $$) {
+        $self->{_handle}->disconnect;
+    }
+    $self->{_connected} = 0;
+    return $self if $self->{_closed};
+    $self->{_closed} = 1;
+    Future::IO::Redis::Bridge::fail_client($self->{_id},
+        Future::IO::Redis::Error::Disconnected->new(message => 'disconnected by the client'));
+    $self->_callback(on_disconnect => 'client_disconnect') if $was;
+    return $self;
+}
+
+=head2 is_connected
+
+    $bool = $redis->is_connected;
+
+True while a connection is up (as last reported by the core).
+
+=cut
+
+sub is_connected {
+    my ($self) = @_;
+    return $self->{_connected} && $self->{_pid} == $$ ? 1 : 0;
+}
+
+=head2 inflight_count
+
+    $n = $redis->inflight_count;
+
+Commands sent and not yet answered.
+
+=cut
+
+sub inflight_count {
+    my ($self) = @_;
+    return 0 if $self->{_pid} != $$;
+    return $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} } // 0;
+}
+
+=head2 command
+
+    $reply = await $redis->command( @words );
+
+Sends any command, including ones this module has no method for. Replies:
+nil is C<undef>, integers are numbers, strings are byte strings, arrays are
+array references, RESP3 maps are hash references; an error reply fails the
+future with L<Future::IO::Redis::Error::Redis>. Strings with Perl's UTF-8
+flag are sent as UTF-8 bytes. An undefined argument, a reference (other than
+an object that stringifies) or a non-string command name fails with
+L<Future::IO::Redis::Error> before anything is sent, and the client stays
+usable.
+
+=cut
+
+sub command {
+    my ($self, @cmd) = @_;
+    if (defined(my $bad = _bad_command(\@cmd))) {
+        return Future::IO::Redis::Bridge::failed_future(Future::IO::Redis::Error->new(message => $bad));
+    }
+    if ($self->{_closed} && $self->{_pid} == $$) {
+        return Future::IO::Redis::Bridge::failed_future(Future::IO::Redis::Error::Disconnected->new(
+            message => "$cmd[0]: not connected (disconnect was called)"));
+    }
+    return $self->_submit(uc $cmd[0], sub { $_[0]->command($_[1], -1, @cmd) });
+}
+
+sub _is_stringy {
+    my ($v) = @_;
+    return !ref $v || (blessed $v && overload::Method($v, '""'));
+}
+
+# Why a command cannot be sent, or undef when it can.
+sub _bad_command {
+    my ($cmd) = @_;
+    return 'command: no command given' unless @$cmd;
+    my $name = $cmd->[0];
+    return 'command: the command name must be a non-empty string'
+        unless defined $name && _is_stringy($name) && length $name;
+    for my $i (1 .. $#$cmd) {
+        my $arg = $cmd->[$i];
+        return "$name: argument $i is undef" unless defined $arg;
+        return "$name: argument $i is a reference, not a string" unless _is_stringy($arg);
+    }
+    return;
+}
+
+=head2 ping
+
+    $pong = await $redis->ping;
+
+=head2 get
+
+    $value = await $redis->get( $key );    # undef when missing
+
+=head2 set
+
+    $ok = await $redis->set( $key, $value );
+    $ok = await $redis->set( $key, $value, ex => 10, nx => 1 );
+    $ok = await $redis->set( $key, $value, 'EX', 10, 'NX' );
+
+Options C<ex px exat pxat> take a value, C<nx xx keepttl get> are flags; in
+the hash style a false flag value leaves the flag out. Yields C<OK>, or
+C<undef> when C<nx>/C<xx> blocked the write (with C<get>, the old value).
+
+=head2 del
+
+    $removed = await $redis->del( @keys );
+
+=head2 incr
+
+    $new = await $redis->incr( $key );
+
+=cut
+
+sub ping { my $self = shift; return $self->command('PING', @_) }
+sub get  { my $self = shift; return $self->command('GET', @_) }
+sub del  { my $self = shift; return $self->command('DEL', @_) }
+sub incr { my $self = shift; return $self->command('INCR', @_) }
+
+my %SET_VALUE_OPTION = map { $_ => 1 } qw(ex px exat pxat);
+my %SET_FLAG         = map { $_ => 1 } qw(nx xx keepttl get);
+
+sub set {
+    my ($self, $key, $value, @opts) = @_;
+    my @words;
+    while (@opts) {
+        my $word = shift @opts;
+        my $lc   = defined $word && !ref $word ? lc $word : '';
+        if ($SET_VALUE_OPTION{$lc}) {
+            push @words, uc $lc, shift @opts;
+        }
+        elsif ($SET_FLAG{$lc}) {
+            # Hash style gives flags a value (nx => 1); word style does not.
+            my $on = 1;
+            if (@opts && defined $opts[0] && !ref $opts[0]
+                && !$SET_VALUE_OPTION{ lc $opts[0] } && !$SET_FLAG{ lc $opts[0] }) {
+                $on = shift @opts;
+            }
+            push @words, uc $lc if $on;
+        }
+        else {
+            push @words, $word;    # left for the server to judge
+        }
+    }
+    return $self->command('SET', $key, $value, @words);
+}
+
+# Events from the core, in order.
+sub _on_event {
+    my ($self, $event, $error) = @_;
+    if ($event == EV_FAILED) {
+        # The core's task for this client died: fail its requests and start
+        # a fresh one on next use.
+        delete $self->{_handle};
+        $self->{_connected} = 0;
+        Future::IO::Redis::Bridge::fail_client($self->{_id}, $error);
+        $self->_callback(on_error => $error);
+        return;
+    }
+    return if $self->{_closed};
+    if ($event == EV_CONNECTED) {
+        $self->{_connected} = 1;
+        $self->_callback('on_connect');
+    }
+    elsif ($event == EV_DISCONNECTED) {
+        $self->{_connected} = 0;
+        $self->_callback(on_disconnect => 'connection_lost');
+    }
+    elsif ($event == EV_ERROR) {
+        $self->_callback(on_error => $error);
+    }
+    elsif ($event == EV_RECONNECTING) {
+        $self->{_reconnect_attempts}++;
+    }
+}
+
+sub _callback {
+    my ($self, $name, @args) = @_;
+    my $cb = $self->{$name} or return;
+    eval { $cb->($self, @args); 1 } or warn "Future::IO::Redis: $name callback died: $@";
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    return if ${^GLOBAL_PHASE} eq 'DESTRUCT';
+    return if $self->{_pid} != $$;
+    delete $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} };
+    Future::IO::Redis::Bridge::fail_client($self->{_id},
+        Future::IO::Redis::Error::Disconnected->new(message => 'client was destroyed'));
+}
+
+1;
+
+__END__
+
+=head1 ERRORS
+
+Futures fail with an error object as their only failure value, so C<await>
+and C<< ->get >> die with the object itself; C<< $error->category >> gives
+the category string (shown in brackets below).
+See L<Future::IO::Redis::Error> for the classes:
+
+=over 4
+
+=item L<Future::IO::Redis::Error::Redis> (C<redis>)
+
+The server answered with an error (C<type> is WRONGTYPE, NOSCRIPT, WRONGPASS
+…). Also what a handshake the server rejects (bad password, unknown user,
+bad database) fails C<connect> with.
+
+=item L<Future::IO::Redis::Error::Connection> (C<connection>)
+
+Could not connect (refused, TLS failure, no such socket), or the connection
+dropped while the command was in flight: it may have run. Never retried.
+
+=item L<Future::IO::Redis::Error::Timeout> (C<timeout>)
+
+No reply within the deadline; C<maybe_executed> is true when the command had
+been sent. The late reply is discarded; the connection stays usable. A
+connect that takes longer than C<connect_timeout> fails with this too
+(C<command> is C<CONNECT>).
+
+=item L<Future::IO::Redis::Error::Disconnected> (C<disconnected>)
+
+No connection and none coming: C<disconnect> was called, reconnect is off,
+or its attempts ran out.
+
+=item L<Future::IO::Redis::Error> (C<error>)
+
+Bad input: no command, an undefined or reference argument.
+
+=back
+
+=head1 FORK AND THREADS
+
+The client records the process id (C<< $redis->{_pid} >>; the core does
+too). In a forked child the first use of an inherited client builds a fresh
+runtime and connection; the child never reads, writes or shuts down anything
+the parent still uses, so the parent keeps working. Futures made by the
+parent fail in the child with C<Disconnected>.
+
+Under ithreads a cloned interpreter never frees the parent's core objects
+(C<CLONE_SKIP>); create clients in the thread that uses them.
+
+=head1 SEE ALSO
+
+L<Future>, L<Future::AsyncAwait>, L<Future::IO>, L<Future::IO::Redis::Error>,
+L<Future::IO::Redis::URI>.
+
+=head1 LICENSE
+
+This library is free software; you can redistribute it and/or modify it
+under the same terms as Perl itself.
+
+=cut

@@ -1,0 +1,210 @@
+package Future::IO::Redis::Bridge;
+
+# Internal: the per-process link between the Rust core and the Perl event
+# loop. One wake-up descriptor per process is watched through Future::IO;
+# when it fires, one `drain` call takes every completion and this module
+# resolves the waiting Futures in order.
+
+use strict;
+use warnings;
+use 5.018;
+
+our $VERSION = '0.001';
+
+use Future;
+use Future::IO;
+use IO::Handle;
+
+use Future::IO::Redis::Error;
+
+# Record tags and event numbers, as in src/completion.rs.
+use constant {
+    TAG_REPLY => 1,
+    TAG_ERROR => 2,
+    TAG_EVENT => 3,
+};
+
+my $PID = 0;         # the process this state belongs to
+my $WAKE_FH;         # handle on the core's wake-up descriptor
+my $READER;          # pending Future::IO->sysread on it
+my $PROTO;           # a Future of the running loop's class
+my @ABANDONED;       # inherited wake-up handles, kept open (see after_fork)
+my @QUEUE;           # drained records not yet dispatched
+my $NEXT_ID = 0;
+
+our %PENDING;        # request id => [future, client id, command name]
+our %INFLIGHT;       # client id => commands sent and not yet answered
+our %CLIENTS;        # client id => client (weak)
+
+my %ERROR_CLASS = (
+    1 => 'Future::IO::Redis::Error::Connection',
+    2 => 'Future::IO::Redis::Error::Timeout',
+    3 => 'Future::IO::Redis::Error::Disconnected',
+    4 => 'Future::IO::Redis::Error::Protocol',
+    5 => 'Future::IO::Redis::Error::Redis',
+);
+
+sub next_id { ++$NEXT_ID }
+
+# Starts the runtime for this process (again, after a fork) and arms the
+# reader. Cheap when nothing changed.
+sub ensure {
+    return if $PID == $$;
+    after_fork() if $PID;
+    my ($status, @rest) = Future::IO::Redis::_XS::runtime_fd();
+    die Future::IO::Redis::Error->new(message => "cannot start the Redis runtime: $rest[1]")
+        if $status != 0;
+    open(my $fh, '<&=', $rest[0])
+        or die Future::IO::Redis::Error->new(message => "cannot watch the wake-up descriptor: $!");
+    $WAKE_FH = $fh;
+    $PID     = $$;
+    _arm();
+}
+
+sub _arm {
+    my $pid = $$;
+    my $reader = Future::IO->sysread($WAKE_FH, 8);
+    $READER = $reader;
+    $reader->on_ready(sub {
+        my $f = shift;
+        # on_ready also fires on cancel; a cancelled or inherited reader
+        # must never re-arm (a child reading the parent's descriptor would
+        # steal its wake-ups).
+        return if $f->is_cancelled || $pid != $$ || $READER != $f;
+        warn "Future::IO::Redis: wake-up read failed: ", scalar $f->failure, "\n"
+            if $f->is_failed;
+        # Re-arm before dispatching, so code that runs a nested loop from a
+        # callback still sees later completions.
+        _arm();
+        drain();
+    });
+}
+
+# A forked child: the parent's runtime, descriptor and futures are not
+# ours. Stop reading the descriptor but keep it open, so its number is not
+# reused under a loop that keys watchers by file number.
+sub after_fork {
+    if ($READER) {
+        my $reader = $READER;
+        undef $READER;
+        $reader->cancel unless $reader->is_ready;
+    }
+    push @ABANDONED, $WAKE_FH if $WAKE_FH;
+    undef $WAKE_FH;
+    $PID = 0;
+    @QUEUE = ();
+    my @inherited = values %PENDING;
+    %PENDING  = ();
+    %INFLIGHT = ();
+    for my $entry (@inherited) {
+        my $f = $entry->[0];
+        next if $f->is_ready;
+        my $err = Future::IO::Redis::Error::Disconnected->new(
+            message => 'request was made by the parent process before fork');
+        eval { $f->fail($err); 1 } or warn $@;
+    }
+}
+
+sub new_future {
+    ensure();
+    $PROTO //= do {
+        # Future::IO 0.13 has no constructor API: borrow the class (and,
+        # under IO::Async, the loop) from a future it makes.
+        my $sleep = Future::IO->sleep(0);
+        $sleep->cancel;
+        $sleep;
+    };
+    return $PROTO->new;
+}
+
+sub failed_future {
+    my ($err) = @_;
+    return new_future()->fail($err);
+}
+
+# Builds the typed error object for a core error record.
+sub error_object {
+    my ($record, %context) = @_;
+    my ($kind, $maybe, $detail, $message) = @$record;
+    my $class = $ERROR_CLASS{$kind} // 'Future::IO::Redis::Error';
+    my %fields = (message => $message);
+    if ($kind == 2) {
+        %fields = (%fields, command => $context{command}, timeout => $detail + 0,
+            maybe_executed => $maybe ? 1 : 0);
+    }
+    elsif ($kind == 5) {
+        $fields{type} = $detail;
+    }
+    elsif ($kind == 1) {
+        my $client = $context{client};
+        %fields = (%fields, reason => $message,
+            ($client ? (host => $client->{host}, port => $client->{port}, path => $client->{path}) : ()));
+    }
+    return $class->new(%fields);
+}
+
+# Takes every completion from the core and resolves its future. Records go
+# through @QUEUE so a nested drain (a callback running the loop) keeps the
+# overall order.
+sub drain {
+    return unless $PID == $$;
+    push @QUEUE, @{ Future::IO::Redis::_XS::drain() };
+    while (@QUEUE) {
+        my ($tag, $id, $payload) = splice @QUEUE, 0, 3;
+        if ($tag == TAG_EVENT) {
+            my $client = $CLIENTS{$id} or next;
+            $client->_on_event($payload->[0], error_object([ @$payload[1 .. 4] ], client => $client));
+            next;
+        }
+        my $entry = delete $PENDING{$id} or next;
+        my ($f, $client_id, $command) = @$entry;
+        $INFLIGHT{$client_id}--;
+        next if $f->is_ready;    # cancelled by its caller
+        my $ok = eval {
+            if ($tag == TAG_REPLY) {
+                $f->done($payload);
+            }
+            else {
+                my $err = error_object($payload, command => $command, client => $CLIENTS{$client_id});
+                $f->fail($err);
+            }
+            1;
+        };
+        warn "Future::IO::Redis: callback died: $@" unless $ok;
+    }
+}
+
+# Fails every pending request of one client (disconnect, destruction).
+sub fail_client {
+    my ($client_id, $err) = @_;
+    return unless $INFLIGHT{$client_id};
+    for my $id (grep { $PENDING{$_}[1] == $client_id } keys %PENDING) {
+        my $entry = delete $PENDING{$id};
+        $INFLIGHT{$client_id}--;
+        my $f = $entry->[0];
+        next if $f->is_ready;
+        eval { $f->fail($err); 1 } or warn "Future::IO::Redis: callback died: $@";
+    }
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Future::IO::Redis::Bridge - internal: completions from the Rust core to Futures
+
+=head1 DESCRIPTION
+
+Not a public API. One wake-up descriptor per process tells the event loop,
+through L<Future::IO>, that the Rust core has completions; C<drain> takes
+them all in one XS call and resolves the waiting futures, each in its own
+C<eval> so a dying callback cannot lose the rest of the batch. Futures are
+created from a prototype borrowed from Future::IO, so they are of the
+running loop's class (under L<IO::Async>, C<< ->get >> runs the loop).
+
+After C<fork> the child stops reading the parent's descriptor (keeping it
+open), fails futures it inherited, and starts its own runtime on first use.
+
+=cut

@@ -1,0 +1,395 @@
+//! One client: a handle the Perl thread talks to, and one task on the
+//! runtime that owns the connection and answers every request.
+//!
+//! Requests reach the task through an unbounded channel, in call order.
+//! The task keeps that order all the way to the socket: commands are pushed
+//! into one `FuturesUnordered` in arrival order (it polls new futures in
+//! push order), and commands that arrive while there is no connection wait
+//! in a queue that is released in order once one exists. redis-rs keeps a
+//! FIFO of in-flight replies, so a reply whose caller gave up (timeout) is
+//! dropped there and never reaches the next caller.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use redis::aio::MultiplexedConnection;
+use redis::{Cmd, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, Sleep};
+
+use crate::backoff::{self, Jitter};
+use crate::completion::{event, Completions};
+use crate::config::Config;
+use crate::deadline;
+use crate::error::{server_text, CoreError};
+use crate::runtime::{self, Runtime};
+use crate::transport::{self, Driver};
+
+/// What the Perl side asks of a client.
+#[derive(Debug)]
+pub enum Request {
+    Connect { id: u64 },
+    Command { id: u64, args: Vec<Vec<u8>>, timeout: Timeout },
+    Disconnect,
+}
+
+/// Per-command deadline choice.
+#[derive(Debug, Clone, Copy)]
+pub enum Timeout {
+    /// request_timeout, or the blocking-command table.
+    Default,
+    /// No deadline.
+    Never,
+    After(Duration),
+}
+
+/// The Perl thread's side of a client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub pid: u32,
+    requests: mpsc::UnboundedSender<Request>,
+    runtime: Arc<Runtime>,
+}
+
+impl ClientHandle {
+    pub fn new(client_id: u64, cfg: Config) -> Result<ClientHandle, CoreError> {
+        let runtime = runtime::current()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = ClientTask::new(client_id, Arc::new(cfg), Arc::clone(&runtime.completions));
+        let completions = Arc::clone(&runtime.completions);
+        // `unconstrained`: tokio's co-operative budget would otherwise make
+        // some first polls return Pending and reorder commands.
+        let guarded = std::panic::AssertUnwindSafe(tokio::task::unconstrained(task.run(rx)))
+            .catch_unwind()
+            .map(move |outcome| {
+                if outcome.is_err() {
+                    completions.event(
+                        client_id,
+                        event::FAILED,
+                        &CoreError::Internal("internal error: client task panicked".to_owned()),
+                    );
+                }
+            });
+        runtime.handle.spawn(guarded);
+        Ok(ClientHandle {
+            pid: runtime.pid,
+            requests: tx,
+            runtime,
+        })
+    }
+
+    pub fn send(&self, request: Request) -> Result<(), CoreError> {
+        self.requests
+            .send(request)
+            .map_err(|_| CoreError::Disconnected("client task has stopped".to_owned()))
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+}
+
+type CommandFuture = Pin<Box<dyn std::future::Future<Output = (u64, Result<Value, CoreError>)> + Send>>;
+
+/// Where a command gets its connection from.
+enum Source {
+    Ready(MultiplexedConnection),
+    /// Released in order when a connection exists; dropped when none will.
+    Wait(oneshot::Receiver<MultiplexedConnection>),
+}
+
+enum Link {
+    /// Never connected, or closed by the user.
+    Idle,
+    Connecting(Pin<Box<dyn std::future::Future<Output = Result<(MultiplexedConnection, Driver), CoreError>> + Send>>),
+    Up { conn: MultiplexedConnection, driver: Driver },
+    /// Waiting before the next reconnect attempt.
+    Backoff(Pin<Box<Sleep>>),
+    /// Lost, and not reconnecting (reconnect off or attempts exhausted).
+    Down,
+}
+
+enum LinkEvent {
+    Opened(Result<(MultiplexedConnection, Driver), CoreError>),
+    Lost,
+    RetryNow,
+}
+
+async fn next_link_event(link: &mut Link) -> LinkEvent {
+    match link {
+        Link::Connecting(attempt) => LinkEvent::Opened(attempt.await),
+        Link::Up { driver, .. } => {
+            driver.await;
+            LinkEvent::Lost
+        }
+        Link::Backoff(sleep) => {
+            sleep.await;
+            LinkEvent::RetryNow
+        }
+        Link::Idle | Link::Down => std::future::pending().await,
+    }
+}
+
+struct ClientTask {
+    client_id: u64,
+    cfg: Arc<Config>,
+    out: Arc<Completions>,
+    link: Link,
+    /// Commands waiting for a connection, in arrival order.
+    waiting: Vec<oneshot::Sender<MultiplexedConnection>>,
+    /// `connect` requests waiting for the current attempt.
+    connect_ids: Vec<u64>,
+    /// True while the current attempt is a reconnect (events differ).
+    reconnecting: bool,
+    failed_attempts: u32,
+    jitter: Jitter,
+    inflight: FuturesUnordered<CommandFuture>,
+}
+
+impl ClientTask {
+    fn new(client_id: u64, cfg: Arc<Config>, out: Arc<Completions>) -> ClientTask {
+        ClientTask {
+            client_id,
+            cfg,
+            out,
+            link: Link::Idle,
+            waiting: Vec::new(),
+            connect_ids: Vec::new(),
+            reconnecting: false,
+            failed_attempts: 0,
+            jitter: Jitter::new(),
+            inflight: FuturesUnordered::new(),
+        }
+    }
+
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            let ClientTask { link, inflight, .. } = &mut self;
+            tokio::select! {
+                biased;
+                n = requests.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        break; // the handle is gone
+                    }
+                    for request in batch.drain(..) {
+                        self.on_request(request);
+                    }
+                }
+                Some((id, result)) = inflight.next(), if !inflight.is_empty() => {
+                    match result {
+                        Ok(value) => self.out.reply(id, &value),
+                        Err(err) => self.out.error(id, &err),
+                    }
+                }
+                link_event = next_link_event(link) => self.on_link_event(link_event),
+            }
+        }
+    }
+
+    fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Connect { id } => self.on_connect_request(id),
+            Request::Command { id, args, timeout } => self.on_command(id, args, timeout),
+            Request::Disconnect => self.close(),
+        }
+    }
+
+    fn on_connect_request(&mut self, id: u64) {
+        match self.link {
+            Link::Up { .. } => self.out.reply(id, &Value::Okay),
+            Link::Connecting(_) => self.connect_ids.push(id),
+            Link::Idle | Link::Down | Link::Backoff(_) => {
+                // An explicit connect starts a fresh cycle at once.
+                self.connect_ids.push(id);
+                self.reconnecting = false;
+                self.failed_attempts = 0;
+                self.start_attempt();
+            }
+        }
+    }
+
+    fn on_command(&mut self, id: u64, args: Vec<Vec<u8>>, timeout: Timeout) {
+        let limit = match timeout {
+            Timeout::Default => deadline::reply_timeout(&self.cfg, &args),
+            Timeout::Never => None,
+            Timeout::After(limit) => Some(limit),
+        };
+        let source = match &self.link {
+            Link::Up { conn, .. } => Source::Ready(conn.clone()),
+            Link::Down if !self.cfg.reconnect => {
+                self.out.error(
+                    id,
+                    &CoreError::Disconnected(format!("not connected to {}", self.cfg.describe())),
+                );
+                return;
+            }
+            Link::Idle | Link::Down => {
+                // First use connects; with reconnect on, a given-up client
+                // starts a new cycle for new work.
+                self.reconnecting = matches!(self.link, Link::Down);
+                self.failed_attempts = 0;
+                self.start_attempt();
+                self.wait_slot()
+            }
+            Link::Connecting(_) | Link::Backoff(_) => self.wait_slot(),
+        };
+        let mut cmd = Cmd::new();
+        for arg in &args {
+            cmd.arg(arg.as_slice());
+        }
+        let deadline = limit.map(|l| (Instant::now() + l, l));
+        self.inflight
+            .push(Box::pin(run_command(id, command_name(&args), source, cmd, deadline)));
+    }
+
+    fn wait_slot(&mut self) -> Source {
+        let (tx, rx) = oneshot::channel();
+        self.waiting.push(tx);
+        Source::Wait(rx)
+    }
+
+    fn start_attempt(&mut self) {
+        let cfg = Arc::clone(&self.cfg);
+        self.link = Link::Connecting(Box::pin(async move { transport::open(&cfg).await }));
+    }
+
+    fn on_link_event(&mut self, link_event: LinkEvent) {
+        match link_event {
+            LinkEvent::Opened(Ok((conn, driver))) => {
+                self.failed_attempts = 0;
+                self.reconnecting = false;
+                // In order: the waiters' wake-ups queue them in this order.
+                for waiter in self.waiting.drain(..) {
+                    let _ = waiter.send(conn.clone());
+                }
+                self.link = Link::Up { conn, driver };
+                self.out.event(self.client_id, event::CONNECTED, &CoreError::Connection(String::new()));
+                for id in self.connect_ids.drain(..) {
+                    self.out.reply(id, &Value::Okay);
+                }
+            }
+            LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
+            LinkEvent::Lost => {
+                let reason = format!("connection to {} lost", self.cfg.describe());
+                self.out
+                    .event(self.client_id, event::DISCONNECTED, &CoreError::Connection(reason.clone()));
+                self.out.event(self.client_id, event::ERROR, &CoreError::Connection(reason));
+                if self.cfg.reconnect {
+                    self.reconnecting = true;
+                    self.failed_attempts = 0;
+                    self.schedule_retry();
+                } else {
+                    self.link = Link::Down;
+                }
+            }
+            LinkEvent::RetryNow => {
+                self.out.event(self.client_id, event::RECONNECTING, &CoreError::Connection(String::new()));
+                self.start_attempt();
+            }
+        }
+    }
+
+    fn on_attempt_failed(&mut self, err: CoreError) {
+        if !self.reconnecting {
+            // A first connect (or explicit connect) fails its callers.
+            for id in self.connect_ids.drain(..) {
+                self.out.error(id, &err);
+            }
+            self.out.event(self.client_id, event::ERROR, &err);
+            self.waiting.clear();
+            self.link = Link::Down;
+            return;
+        }
+        self.failed_attempts += 1;
+        self.out.event(self.client_id, event::ERROR, &err);
+        let max = self.cfg.backoff.max_attempts;
+        if max != 0 && self.failed_attempts >= max {
+            for id in self.connect_ids.drain(..) {
+                self.out.error(id, &err);
+            }
+            // Dropping the senders fails every waiting command.
+            self.waiting.clear();
+            self.reconnecting = false;
+            self.link = Link::Down;
+        } else {
+            self.schedule_retry();
+        }
+    }
+
+    fn schedule_retry(&mut self) {
+        let wait = backoff::delay(&self.cfg.backoff, self.failed_attempts + 1, &mut self.jitter);
+        self.link = Link::Backoff(Box::pin(tokio::time::sleep(wait)));
+    }
+
+    /// The user closed the client: drop the connection, fail the waiters.
+    fn close(&mut self) {
+        for id in self.connect_ids.drain(..) {
+            self.out
+                .error(id, &CoreError::Disconnected("disconnected by the client".to_owned()));
+        }
+        self.waiting.clear();
+        self.reconnecting = false;
+        self.link = Link::Idle;
+    }
+}
+
+/// Waits for a connection, sends, waits for the reply — all within the
+/// command's deadline.
+async fn run_command(
+    id: u64,
+    name: String,
+    source: Source,
+    cmd: Cmd,
+    deadline: Option<(Instant, Duration)>,
+) -> (u64, Result<Value, CoreError>) {
+    let timed_out = |maybe_executed: bool, limit: Duration| CoreError::Timeout {
+        message: format!("{name} timed out after {}s", limit.as_secs_f64()),
+        seconds: limit.as_secs_f64(),
+        maybe_executed,
+    };
+    let mut conn = match source {
+        Source::Ready(conn) => conn,
+        Source::Wait(rx) => {
+            let got = match deadline {
+                None => Ok(rx.await),
+                Some((at, _)) => tokio::time::timeout_at(at, rx).await,
+            };
+            match got {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(_)) => {
+                    return (id, Err(CoreError::Disconnected("not connected".to_owned())));
+                }
+                Err(_) => {
+                    let limit = deadline.map(|(_, l)| l).unwrap_or_default();
+                    return (id, Err(timed_out(false, limit)));
+                }
+            }
+        }
+    };
+    let reply = match deadline {
+        None => Ok(conn.send_packed_command(&cmd).await),
+        Some((at, _)) => tokio::time::timeout_at(at, conn.send_packed_command(&cmd)).await,
+    };
+    let result = match reply {
+        // A top-level error reply fails the request; nested ones (EXEC,
+        // pipelines) stay in their slots.
+        Ok(Ok(Value::ServerError(err))) => Err(CoreError::from_server_message(server_text(
+            err.code(),
+            err.details(),
+        ))),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(CoreError::from(err)),
+        Err(_) => Err(timed_out(true, deadline.map(|(_, l)| l).unwrap_or_default())),
+    };
+    (id, result)
+}
+
+fn command_name(args: &[Vec<u8>]) -> String {
+    args.first()
+        .map(|name| String::from_utf8_lossy(name).to_ascii_uppercase())
+        .unwrap_or_default()
+}

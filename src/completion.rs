@@ -1,0 +1,102 @@
+//! Completions travel from the runtime thread to Perl as one byte buffer.
+//!
+//! Producers append encoded records under a mutex; the wake-up descriptor is
+//! signalled only when the buffer goes from empty to non-empty, so a burst
+//! of 10,000 replies costs one wake-up. Perl takes the whole buffer in one
+//! `drain` call and decodes it (see `Redis.xs`, `decode_value`).
+//!
+//! Record layout (integers little-endian):
+//!   b'R' id:u64 value            a reply
+//!   b'E' id:u64 error            a failed request
+//!   b'V' client:u64 event:u8 error   a client event (connect, disconnect …)
+//! error = kind:u8 maybe_executed:u8 detail:str message:str
+//!   (detail: the server's error code, or a timeout's seconds)
+//! str   = len:u32 bytes
+//! value = see `reply::encode_value`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::CoreError;
+use crate::reply;
+use crate::sys::WakeFd;
+
+/// Event numbers shared with the C glue and Perl (`FIOR_EV_*`).
+pub mod event {
+    pub const CONNECTED: u8 = 1;
+    pub const DISCONNECTED: u8 = 2;
+    pub const ERROR: u8 = 3;
+    pub const RECONNECTING: u8 = 4;
+    pub const FAILED: u8 = 5;
+}
+
+#[derive(Debug)]
+pub struct Completions {
+    buffer: Mutex<Vec<u8>>,
+    wake: WakeFd,
+}
+
+impl Completions {
+    pub fn new() -> std::io::Result<Arc<Completions>> {
+        Ok(Arc::new(Completions {
+            buffer: Mutex::new(Vec::with_capacity(64 * 1024)),
+            wake: WakeFd::new()?,
+        }))
+    }
+
+    pub fn wake_fd(&self) -> std::os::fd::RawFd {
+        self.wake.read_fd()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
+        // A panic while holding the lock leaves a buffer of whole records
+        // (each is appended by one call), so poisoning is safe to ignore.
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn append(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut buffer = self.lock();
+        let was_empty = buffer.is_empty();
+        write(&mut buffer);
+        drop(buffer);
+        if was_empty {
+            self.wake.signal();
+        }
+    }
+
+    pub fn reply(&self, id: u64, value: &redis::Value) {
+        self.append(|buf| {
+            buf.push(b'R');
+            buf.extend_from_slice(&id.to_le_bytes());
+            reply::encode_value(buf, value);
+        });
+    }
+
+    pub fn error(&self, id: u64, err: &CoreError) {
+        self.append(|buf| {
+            buf.push(b'E');
+            buf.extend_from_slice(&id.to_le_bytes());
+            encode_error(buf, err);
+        });
+    }
+
+    pub fn event(&self, client: u64, event: u8, err: &CoreError) {
+        self.append(|buf| {
+            buf.push(b'V');
+            buf.extend_from_slice(&client.to_le_bytes());
+            buf.push(event);
+            encode_error(buf, err);
+        });
+    }
+
+    /// Takes everything queued so far.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.lock())
+    }
+}
+
+fn encode_error(buf: &mut Vec<u8>, err: &CoreError) {
+    buf.push(err.kind());
+    buf.push(u8::from(err.maybe_executed()));
+    reply::encode_str(buf, err.detail().as_bytes());
+    reply::encode_str(buf, err.to_string().as_bytes());
+}

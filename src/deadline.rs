@@ -1,0 +1,111 @@
+//! How long the client waits for a reply.
+//!
+//! Ordinary commands wait `request_timeout`. Blocking commands carry their
+//! own server-side timeout; the client waits that long plus
+//! `blocking_timeout_buffer`, and forever when the server timeout is 0.
+
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// Where a blocking command keeps its timeout, and in which unit.
+enum TimeoutArg {
+    /// The last argument, in seconds (BLPOP key… timeout).
+    LastSeconds,
+    /// The first argument after the name, in seconds (BLMPOP timeout …).
+    FirstSeconds,
+    /// The last argument, in milliseconds (WAIT numreplicas timeout).
+    LastMillis,
+    /// The value after a BLOCK keyword, in milliseconds (XREAD).
+    BlockOptionMillis,
+}
+
+fn blocking_rule(name: &[u8]) -> Option<TimeoutArg> {
+    let upper = name.to_ascii_uppercase();
+    Some(match upper.as_slice() {
+        b"BLPOP" | b"BRPOP" | b"BRPOPLPUSH" | b"BLMOVE" | b"BZPOPMIN" | b"BZPOPMAX" => {
+            TimeoutArg::LastSeconds
+        }
+        b"BLMPOP" | b"BZMPOP" => TimeoutArg::FirstSeconds,
+        b"WAIT" | b"WAITAOF" => TimeoutArg::LastMillis,
+        b"XREAD" | b"XREADGROUP" => TimeoutArg::BlockOptionMillis,
+        _ => return None,
+    })
+}
+
+fn parse_number(arg: &[u8]) -> Option<f64> {
+    std::str::from_utf8(arg)
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+/// What the client should wait for this command: `None` = forever.
+pub fn reply_timeout(cfg: &Config, args: &[Vec<u8>]) -> Option<Duration> {
+    let Some((name, rest)) = args.split_first() else {
+        return cfg.request_timeout;
+    };
+    let Some(rule) = blocking_rule(name) else {
+        return cfg.request_timeout;
+    };
+    let server_seconds = match rule {
+        TimeoutArg::LastSeconds => rest.last().and_then(|a| parse_number(a)),
+        TimeoutArg::FirstSeconds => rest.first().and_then(|a| parse_number(a)),
+        TimeoutArg::LastMillis => rest.last().and_then(|a| parse_number(a)).map(|ms| ms / 1000.0),
+        TimeoutArg::BlockOptionMillis => {
+            let block = rest
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"BLOCK"))
+                .and_then(|i| rest.get(i + 1));
+            match block {
+                // XREAD without BLOCK does not block: ordinary deadline.
+                None => return cfg.request_timeout,
+                Some(ms) => parse_number(ms).map(|ms| ms / 1000.0),
+            }
+        }
+    };
+    match server_seconds {
+        // An unparseable timeout is the server's to reject; wait normally.
+        None => cfg.request_timeout,
+        Some(s) if s == 0.0 => None,
+        Some(s) => Some(Duration::from_secs_f64(s) + cfg.blocking_timeout_buffer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<Vec<u8>> {
+        s.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    fn cfg() -> Config {
+        Config::default()
+    }
+
+    #[test]
+    fn ordinary_commands_use_request_timeout() {
+        assert_eq!(reply_timeout(&cfg(), &words("GET k")), Some(Duration::from_secs(5)));
+        assert_eq!(reply_timeout(&cfg(), &words("XREAD STREAMS s 0")), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn blocking_commands_add_the_buffer() {
+        assert_eq!(reply_timeout(&cfg(), &words("BLPOP a b 3")), Some(Duration::from_secs(5)));
+        assert_eq!(reply_timeout(&cfg(), &words("blmpop 1.5 1 a LEFT")), Some(Duration::from_secs_f64(3.5)));
+        assert_eq!(reply_timeout(&cfg(), &words("WAIT 1 1000")), Some(Duration::from_secs(3)));
+        assert_eq!(
+            reply_timeout(&cfg(), &words("XREADGROUP GROUP g c BLOCK 500 STREAMS s >")),
+            Some(Duration::from_secs_f64(2.5))
+        );
+    }
+
+    #[test]
+    fn zero_means_forever() {
+        assert_eq!(reply_timeout(&cfg(), &words("BRPOP a 0")), None);
+        assert_eq!(reply_timeout(&cfg(), &words("XREAD BLOCK 0 STREAMS s $")), None);
+    }
+}

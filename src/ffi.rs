@@ -1,0 +1,262 @@
+//! The C ABI used by `Redis.xs` (declared in `fior.h`).
+//!
+//! Every function runs inside `catch_unwind` and reports failure as a
+//! non-zero status plus a `FiorError`; nothing unwinds into C. Handles are
+//! `Box<ClientHandle>` pointers owned by the Perl object. In a forked child
+//! an inherited handle belongs to the parent's runtime: it is never used,
+//! and `fior_client_free` forgets it instead of dropping it.
+#![allow(unsafe_code)]
+
+use std::os::raw::{c_char, c_int};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::client::{ClientHandle, Request, Timeout};
+use crate::config::Config;
+use crate::error::CoreError;
+use crate::runtime;
+
+pub const FIOR_OK: c_int = 0;
+pub const FIOR_FAIL: c_int = -1;
+/// The handle was made in another process (we are a forked child).
+pub const FIOR_FORKED: c_int = -2;
+
+const MESSAGE_CAP: usize = 512;
+
+/// An error for the C side: kind (`FIOR_ERR_*`) and a NUL-terminated text.
+#[repr(C)]
+pub struct FiorError {
+    pub kind: c_int,
+    pub message: [c_char; MESSAGE_CAP],
+}
+
+/// A drained batch of completions, freed with `fior_batch_free`.
+#[repr(C)]
+pub struct FiorBatch {
+    pub data: *const u8,
+    pub len: usize,
+    pub owner: *mut Vec<u8>,
+}
+
+/// # Safety
+/// `err` is null or points to a writable `FiorError`.
+unsafe fn set_error(err: *mut FiorError, e: &CoreError) {
+    if err.is_null() {
+        return;
+    }
+    let out = &mut *err;
+    out.kind = c_int::from(e.kind());
+    let text = e.to_string();
+    let bytes = text.as_bytes();
+    let n = bytes.len().min(MESSAGE_CAP - 1);
+    for (slot, byte) in out.message.iter_mut().zip(&bytes[..n]) {
+        *slot = *byte as c_char;
+    }
+    out.message[n] = 0;
+}
+
+/// Runs `body`, turning errors and panics into a status code.
+///
+/// # Safety
+/// `err` is null or points to a writable `FiorError`.
+unsafe fn guard(err: *mut FiorError, body: impl FnOnce() -> Result<c_int, CoreError>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            set_error(err, &e);
+            FIOR_FAIL
+        }
+        Err(_) => {
+            set_error(err, &CoreError::Internal("internal error: panic in the Rust core".to_owned()));
+            FIOR_FAIL
+        }
+    }
+}
+
+/// # Safety
+/// `ptrs`/`lens` point to `count` (pointer, length) pairs of readable bytes.
+unsafe fn byte_args(ptrs: *const *const u8, lens: *const usize, count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let p = *ptrs.add(i);
+            let n = *lens.add(i);
+            if n == 0 || p.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(p, n).to_vec()
+            }
+        })
+        .collect()
+}
+
+/// Starts (or re-starts after fork) this process's runtime and returns the
+/// descriptor Perl must watch for readability.
+///
+/// # Safety
+/// `fd_out` points to a writable int; `err` as in `guard`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_runtime_fd(fd_out: *mut c_int, err: *mut FiorError) -> c_int {
+    guard(err, || {
+        let rt = runtime::current()?;
+        *fd_out = rt.completions.wake_fd();
+        Ok(FIOR_OK)
+    })
+}
+
+/// Creates a client from `count` key/value pairs (keys at even, values at
+/// odd positions). Does no I/O.
+///
+/// # Safety
+/// `out` points to a writable pointer; argument arrays as in `byte_args`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_new(
+    client_id: u64,
+    ptrs: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    out: *mut *mut ClientHandle,
+    err: *mut FiorError,
+) -> c_int {
+    guard(err, || {
+        let words = byte_args(ptrs, lens, count);
+        let pairs = words.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].as_slice(), c[1].as_slice()));
+        let cfg = Config::from_pairs(pairs)?;
+        let handle = ClientHandle::new(client_id, cfg)?;
+        *out = Box::into_raw(Box::new(handle));
+        Ok(FIOR_OK)
+    })
+}
+
+/// # Safety
+/// `handle` is null or a live pointer from `fior_client_new`.
+unsafe fn with_handle(
+    handle: *mut ClientHandle,
+    body: impl FnOnce(&ClientHandle) -> Result<c_int, CoreError>,
+) -> Result<c_int, CoreError> {
+    let Some(h) = handle.as_ref() else {
+        return Err(CoreError::Invalid("client handle is gone".to_owned()));
+    };
+    if h.pid != std::process::id() {
+        return Ok(FIOR_FORKED);
+    }
+    body(h)
+}
+
+/// # Safety
+/// `handle` from `fior_client_new`; `err` as in `guard`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_connect(
+    handle: *mut ClientHandle,
+    request_id: u64,
+    err: *mut FiorError,
+) -> c_int {
+    guard(err, || {
+        with_handle(handle, |h| {
+            h.send(Request::Connect { id: request_id })?;
+            Ok(FIOR_OK)
+        })
+    })
+}
+
+/// Queues one command. `timeout` < 0: the default rules; 0: none; > 0:
+/// that many seconds.
+///
+/// # Safety
+/// `handle` from `fior_client_new`; argument arrays as in `byte_args`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_command(
+    handle: *mut ClientHandle,
+    request_id: u64,
+    timeout: f64,
+    ptrs: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    err: *mut FiorError,
+) -> c_int {
+    guard(err, || {
+        with_handle(handle, |h| {
+            if count == 0 {
+                return Err(CoreError::Invalid("empty command".to_owned()));
+            }
+            let timeout = if timeout.is_nan() || timeout < 0.0 {
+                Timeout::Default
+            } else if timeout == 0.0 {
+                Timeout::Never
+            } else {
+                Timeout::After(Duration::try_from_secs_f64(timeout).map_err(|_| {
+                    CoreError::Invalid("timeout out of range".to_owned())
+                })?)
+            };
+            let args = byte_args(ptrs, lens, count);
+            h.send(Request::Command { id: request_id, args, timeout })?;
+            Ok(FIOR_OK)
+        })
+    })
+}
+
+/// Closes the connection (no QUIT: the socket is simply dropped).
+///
+/// # Safety
+/// `handle` from `fior_client_new`; `err` as in `guard`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_disconnect(handle: *mut ClientHandle, err: *mut FiorError) -> c_int {
+    guard(err, || {
+        with_handle(handle, |h| {
+            h.send(Request::Disconnect)?;
+            Ok(FIOR_OK)
+        })
+    })
+}
+
+/// Releases a handle. In a forked child the handle is the parent's: it is
+/// forgotten, never dropped (dropping would touch the parent's runtime).
+///
+/// # Safety
+/// `handle` is null or from `fior_client_new`, and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_free(handle: *mut ClientHandle) {
+    if handle.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let boxed = Box::from_raw(handle);
+        if boxed.pid == std::process::id() {
+            drop(boxed);
+        } else {
+            std::mem::forget(boxed);
+        }
+    }));
+}
+
+/// Takes every completion queued so far. An empty batch has `len` 0.
+///
+/// # Safety
+/// `batch` points to a writable `FiorBatch`; `err` as in `guard`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_drain(batch: *mut FiorBatch, err: *mut FiorError) -> c_int {
+    guard(err, || {
+        let rt = runtime::current()?;
+        let data = Box::new(rt.completions.take());
+        let out = &mut *batch;
+        out.data = data.as_ptr();
+        out.len = data.len();
+        out.owner = Box::into_raw(data);
+        Ok(FIOR_OK)
+    })
+}
+
+/// # Safety
+/// `batch` was filled by `fior_drain` and is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn fior_batch_free(batch: *mut FiorBatch) {
+    if batch.is_null() {
+        return;
+    }
+    let out = &mut *batch;
+    if !out.owner.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(out.owner))));
+    }
+    out.owner = std::ptr::null_mut();
+    out.data = std::ptr::null();
+    out.len = 0;
+}

@@ -1,0 +1,19 @@
+//! Rust core of Future::IO::Redis.
+//!
+//! The core knows nothing of Perl: it takes bytes and request ids, and
+//! hands back encoded completions through one queue per process. `ffi`
+//! holds the only `extern "C"` functions; everything else is safe Rust.
+#![deny(unsafe_code)]
+
+pub mod backoff;
+pub mod client;
+pub mod completion;
+pub mod config;
+pub mod deadline;
+pub mod error;
+mod ffi;
+pub mod reply;
+pub mod runtime;
+mod sys;
+mod tls;
+pub mod transport;
