@@ -1,0 +1,212 @@
+package FIORTest;
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use Test2::API qw(context);
+
+=head1 NAME
+
+FIORTest - where the test servers are, for the Future::IO::Redis tests
+
+=head1 SYNOPSIS
+
+    use lib 't/lib';
+    use FIORTest;
+
+    my $srv   = FIORTest::server('plain');     # { host => ..., port => ... }
+    my $redis = Future::IO::Redis->new(%$srv);
+
+    my $tls = FIORTest::server('tls');
+    my $secure = Future::IO::Redis->new(
+        host => $tls->{host}, port => $tls->{port},
+        tls  => { ca_file => $tls->{ca_file} },
+    );
+
+    my $key  = FIORTest::unique_key('counter');   # fior:test:<pid>:counter:1
+    my $list = FIORTest::cli('CLIENT', 'LIST');   # out-of-band check
+
+=head1 DESCRIPTION
+
+C<script/test> starts throw-away servers and describes them in C<FIOR_TEST_*>
+environment variables (see F<script/lib.sh>). This module turns those into
+connection options.
+
+When the variables for a kind of server are missing, the test file is
+skipped (C<skip_all>) - unless C<FIOR_TEST_STRICT> is set, as C<script/test>
+does, in which case a missing server is a hard failure (the run bails out):
+there it means the test set-up is broken, not that the machine lacks a
+server. For the plain server only, without the variables, a server that
+answers PING on 127.0.0.1:6379 is used (so C<prove -b t/...> works against
+a developer's own local Redis).
+
+=head1 FUNCTIONS
+
+=head2 server
+
+    my $opt = FIORTest::server($kind);
+
+C<$kind> is one of:
+
+=over
+
+=item plain - C<< { host, port } >> (127.0.0.1:6379 under C<script/test>)
+
+=item auth - C<< { host, port, password, acl_user, acl_password } >>:
+C<password> is the default user's (C<requirepass>), C<acl_user> has full
+access with C<acl_password>.
+
+=item tls - C<< { host => 'localhost', port, ca_file, wrong_ca_file,
+cert_file, key_file } >>: a TLS-only port; the server certificate is signed by
+C<ca_file> and names localhost, 127.0.0.1 and ::1; C<wrong_ca_file> is an
+unrelated CA; C<cert_file>/C<key_file> are a client certificate signed by
+C<ca_file> (client certificates are optional on this server).
+
+=item unix - C<< { path } >>: the plain server's unix socket.
+
+=back
+
+A fresh hashref each call: change it freely.
+
+=cut
+
+my %ENV_OF = (
+    plain => [ host => 'FIOR_TEST_HOST', port => 'FIOR_TEST_PORT' ],
+    auth  => [
+        host         => 'FIOR_TEST_HOST',
+        port         => 'FIOR_TEST_AUTH_PORT',
+        password     => 'FIOR_TEST_AUTH_PASSWORD',
+        acl_user     => 'FIOR_TEST_ACL_USER',
+        acl_password => 'FIOR_TEST_ACL_PASSWORD',
+    ],
+    tls => [
+        port          => 'FIOR_TEST_TLS_PORT',
+        ca_file       => 'FIOR_TEST_TLS_CA',
+        wrong_ca_file => 'FIOR_TEST_TLS_WRONG_CA',
+        cert_file     => 'FIOR_TEST_TLS_CERT',
+        key_file      => 'FIOR_TEST_TLS_KEY',
+    ],
+    unix => [ path => 'FIOR_TEST_SOCKET' ],
+);
+
+sub server {
+    my ($kind) = @_;
+    my $map = $ENV_OF{ $kind // '' }
+      or die "FIORTest::server: unknown kind '" . ( $kind // 'undef' ) . "' (plain|auth|tls|unix)\n";
+
+    my ( %opt, @missing );
+    my @pairs = @$map;
+    while ( my ( $name, $var ) = splice @pairs, 0, 2 ) {
+        if ( defined $ENV{$var} && length $ENV{$var} ) {
+            $opt{$name} = $ENV{$var};
+        }
+        else {
+            push @missing, $var;
+        }
+    }
+    $opt{host} = 'localhost' if $kind eq 'tls';    # the certificate's name
+    return \%opt unless @missing;
+
+    if ( $kind eq 'plain' && !$ENV{FIOR_TEST_STRICT} && _pings( '127.0.0.1', 6379 ) ) {
+        return { host => '127.0.0.1', port => 6379 };
+    }
+
+    _give_up("no $kind Redis server: @missing not set (script/test starts one)");
+}
+
+# Bails out the whole run under FIOR_TEST_STRICT, else skips this file.
+# Either way it does not return.
+sub _give_up {
+    my ($why) = @_;
+    my $ctx = context( level => 1 );
+    if ( $ENV{FIOR_TEST_STRICT} ) {
+        $ctx->bail("FIOR_TEST_STRICT is set, yet $why");
+    }
+    else {
+        $ctx->plan( 0, SKIP => $why );
+    }
+    $ctx->release;    # not reached: bail and skip_all both end the test
+    exit 0;
+}
+
+sub _pings {
+    my ( $host, $port ) = @_;
+    my $sock = IO::Socket::INET->new(
+        PeerAddr => $host,
+        PeerPort => $port,
+        Proto    => 'tcp',
+        Timeout  => 1,
+    ) or return 0;
+    my $reply = '';
+    my $ok    = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 2;
+        $sock->print("PING\r\n");
+        $sock->sysread( $reply, 64 );
+        alarm 0;
+        1;
+    };
+    alarm 0;
+    return $ok && $reply =~ /^\+PONG\r\n/ ? 1 : 0;
+}
+
+=head2 cli
+
+    my $out   = FIORTest::cli('CLIENT', 'LIST');   # whole output, chomped
+    my @lines = FIORTest::cli('KEYS', 'fior:*');   # one line each, chomped
+
+Runs C<redis-cli -h HOST -p PORT ARGS...> against the plain server (the
+words are passed as arguments, no shell) for out-of-band checks, and returns
+what it printed. Dies when redis-cli cannot be run or exits non-zero.
+redis-cli prints error replies (C<ERR ...>) rather than failing on them.
+
+=cut
+
+sub cli {
+    my (@args) = @_;
+    die "FIORTest::cli: no command given\n" unless @args;
+    my $srv = server('plain');
+    my @cmd = ( 'redis-cli', '-h', $srv->{host}, '-p', $srv->{port}, @args );
+
+    my $pid = open( my $out, '-|' ) // die "FIORTest::cli: cannot fork: $!\n";
+    if ( !$pid ) {
+        # No stdin: with none, redis-cli would read commands from it.
+        open STDIN, '<', '/dev/null';
+        exec {'redis-cli'} @cmd or do {
+            print STDERR "FIORTest::cli: cannot run redis-cli: $!\n";
+            require POSIX;
+            POSIX::_exit(127);
+        };
+    }
+    my $text = do { local $/; <$out> } // '';
+    close $out;
+    die "FIORTest::cli: '@cmd' failed (exit " . ( $? >> 8 ) . "): $text\n" if $?;
+
+    if (wantarray) {
+        my @lines = split /\r?\n/, $text;
+        return @lines;
+    }
+    $text =~ s/\r?\n\z//;
+    return $text;
+}
+
+=head2 unique_key
+
+    my $key = FIORTest::unique_key($name);   # "fior:test:$$:$name:1", ":2", ...
+
+A key no other test process (tests run in parallel against the same server)
+and no earlier call in this one uses. Delete what you create: the servers
+are shared by the whole run and nothing flushes them.
+
+=cut
+
+my $counter = 0;
+
+sub unique_key {
+    my ($name) = @_;
+    $name //= 'key';
+    return "fior:test:$$:$name:" . ++$counter;
+}
+
+1;
