@@ -7,6 +7,7 @@
 #   . script/lib.sh
 #   fior_setup                   # apt packages + check for cargo
 #   fior_build                   # perl Makefile.PL (when needed) && make
+#   fior_rust_tests              # cargo test of the Rust core
 #   fior_start_servers DIR       # throw-away redis-servers on loopback,
 #                                # exports FIOR_TEST_* (see below)
 #   fior_start_demo_server DIR   # one plain server on a free port,
@@ -175,6 +176,15 @@ fior_build() {
             exit 1
         fi
         rm -f "$log"
+    )
+}
+
+# The Rust core's own unit tests (config, deadlines, backoff, encoding).
+fior_rust_tests() {
+    (
+        cd "$FIOR_ROOT" || exit 1
+        fior__say "Rust unit tests: cargo test --release --locked"
+        cargo test --release --locked --quiet
     )
 }
 

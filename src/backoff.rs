@@ -8,6 +8,12 @@ use crate::config::Backoff;
 #[derive(Debug)]
 pub struct Jitter(u64);
 
+impl Default for Jitter {
+    fn default() -> Jitter {
+        Jitter::new()
+    }
+}
+
 impl Jitter {
     pub fn new() -> Jitter {
         let nanos = SystemTime::now()

@@ -31,8 +31,14 @@ use crate::transport::{self, Driver};
 /// What the Perl side asks of a client.
 #[derive(Debug)]
 pub enum Request {
-    Connect { id: u64 },
-    Command { id: u64, args: Vec<Vec<u8>>, timeout: Timeout },
+    Connect {
+        id: u64,
+    },
+    Command {
+        id: u64,
+        args: Vec<Vec<u8>>,
+        timeout: Timeout,
+    },
     Disconnect,
 }
 
@@ -92,20 +98,28 @@ impl ClientHandle {
     }
 }
 
-type CommandFuture = Pin<Box<dyn std::future::Future<Output = (u64, Result<Value, CoreError>)> + Send>>;
+type CommandFuture =
+    Pin<Box<dyn std::future::Future<Output = (u64, Result<Value, CoreError>)> + Send>>;
 
 /// Where a command gets its connection from.
 enum Source {
     Ready(MultiplexedConnection),
     /// Released in order when a connection exists; dropped when none will.
-    Wait(oneshot::Receiver<MultiplexedConnection>),
+    Wait(oneshot::Receiver<Result<MultiplexedConnection, CoreError>>),
 }
+
+/// A connection attempt in progress.
+type Attempt = Pin<Box<dyn std::future::Future<Output = Opened> + Send>>;
+type Opened = Result<(MultiplexedConnection, Driver), CoreError>;
 
 enum Link {
     /// Never connected, or closed by the user.
     Idle,
-    Connecting(Pin<Box<dyn std::future::Future<Output = Result<(MultiplexedConnection, Driver), CoreError>> + Send>>),
-    Up { conn: MultiplexedConnection, driver: Driver },
+    Connecting(Attempt),
+    Up {
+        conn: MultiplexedConnection,
+        driver: Driver,
+    },
     /// Waiting before the next reconnect attempt.
     Backoff(Pin<Box<Sleep>>),
     /// Lost, and not reconnecting (reconnect off or attempts exhausted).
@@ -113,7 +127,7 @@ enum Link {
 }
 
 enum LinkEvent {
-    Opened(Result<(MultiplexedConnection, Driver), CoreError>),
+    Opened(Opened),
     Lost,
     RetryNow,
 }
@@ -139,7 +153,7 @@ struct ClientTask {
     out: Arc<Completions>,
     link: Link,
     /// Commands waiting for a connection, in arrival order.
-    waiting: Vec<oneshot::Sender<MultiplexedConnection>>,
+    waiting: Vec<oneshot::Sender<Result<MultiplexedConnection, CoreError>>>,
     /// `connect` requests waiting for the current attempt.
     connect_ids: Vec<u64>,
     /// True while the current attempt is a reconnect (events differ).
@@ -242,8 +256,13 @@ impl ClientTask {
             cmd.arg(arg.as_slice());
         }
         let deadline = limit.map(|l| (Instant::now() + l, l));
-        self.inflight
-            .push(Box::pin(run_command(id, command_name(&args), source, cmd, deadline)));
+        self.inflight.push(Box::pin(run_command(
+            id,
+            command_name(&args),
+            source,
+            cmd,
+            deadline,
+        )));
     }
 
     fn wait_slot(&mut self) -> Source {
@@ -264,10 +283,14 @@ impl ClientTask {
                 self.reconnecting = false;
                 // In order: the waiters' wake-ups queue them in this order.
                 for waiter in self.waiting.drain(..) {
-                    let _ = waiter.send(conn.clone());
+                    let _ = waiter.send(Ok(conn.clone()));
                 }
                 self.link = Link::Up { conn, driver };
-                self.out.event(self.client_id, event::CONNECTED, &CoreError::Connection(String::new()));
+                self.out.event(
+                    self.client_id,
+                    event::CONNECTED,
+                    &CoreError::Connection(String::new()),
+                );
                 for id in self.connect_ids.drain(..) {
                     self.out.reply(id, &Value::Okay);
                 }
@@ -275,9 +298,13 @@ impl ClientTask {
             LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
             LinkEvent::Lost => {
                 let reason = format!("connection to {} lost", self.cfg.describe());
+                self.out.event(
+                    self.client_id,
+                    event::DISCONNECTED,
+                    &CoreError::Connection(reason.clone()),
+                );
                 self.out
-                    .event(self.client_id, event::DISCONNECTED, &CoreError::Connection(reason.clone()));
-                self.out.event(self.client_id, event::ERROR, &CoreError::Connection(reason));
+                    .event(self.client_id, event::ERROR, &CoreError::Connection(reason));
                 if self.cfg.reconnect {
                     self.reconnecting = true;
                     self.failed_attempts = 0;
@@ -287,7 +314,11 @@ impl ClientTask {
                 }
             }
             LinkEvent::RetryNow => {
-                self.out.event(self.client_id, event::RECONNECTING, &CoreError::Connection(String::new()));
+                self.out.event(
+                    self.client_id,
+                    event::RECONNECTING,
+                    &CoreError::Connection(String::new()),
+                );
                 self.start_attempt();
             }
         }
@@ -300,7 +331,7 @@ impl ClientTask {
                 self.out.error(id, &err);
             }
             self.out.event(self.client_id, event::ERROR, &err);
-            self.waiting.clear();
+            self.fail_waiting(&err);
             self.link = Link::Down;
             return;
         }
@@ -311,8 +342,10 @@ impl ClientTask {
             for id in self.connect_ids.drain(..) {
                 self.out.error(id, &err);
             }
-            // Dropping the senders fails every waiting command.
-            self.waiting.clear();
+            self.fail_waiting(&CoreError::Disconnected(format!(
+                "gave up reconnecting after {} attempts: {err}",
+                self.failed_attempts
+            )));
             self.reconnecting = false;
             self.link = Link::Down;
         } else {
@@ -321,15 +354,27 @@ impl ClientTask {
     }
 
     fn schedule_retry(&mut self) {
-        let wait = backoff::delay(&self.cfg.backoff, self.failed_attempts + 1, &mut self.jitter);
+        let wait = backoff::delay(
+            &self.cfg.backoff,
+            self.failed_attempts + 1,
+            &mut self.jitter,
+        );
         self.link = Link::Backoff(Box::pin(tokio::time::sleep(wait)));
+    }
+
+    fn fail_waiting(&mut self, err: &CoreError) {
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.send(Err(err.clone()));
+        }
     }
 
     /// The user closed the client: drop the connection, fail the waiters.
     fn close(&mut self) {
         for id in self.connect_ids.drain(..) {
-            self.out
-                .error(id, &CoreError::Disconnected("disconnected by the client".to_owned()));
+            self.out.error(
+                id,
+                &CoreError::Disconnected("disconnected by the client".to_owned()),
+            );
         }
         self.waiting.clear();
         self.reconnecting = false;
@@ -359,7 +404,8 @@ async fn run_command(
                 Some((at, _)) => tokio::time::timeout_at(at, rx).await,
             };
             match got {
-                Ok(Ok(conn)) => conn,
+                Ok(Ok(Ok(conn))) => conn,
+                Ok(Ok(Err(err))) => return (id, Err(err)),
                 Ok(Err(_)) => {
                     return (id, Err(CoreError::Disconnected("not connected".to_owned())));
                 }
@@ -383,7 +429,10 @@ async fn run_command(
         ))),
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(CoreError::from(err)),
-        Err(_) => Err(timed_out(true, deadline.map(|(_, l)| l).unwrap_or_default())),
+        Err(_) => Err(timed_out(
+            true,
+            deadline.map(|(_, l)| l).unwrap_or_default(),
+        )),
     };
     (id, result)
 }

@@ -164,10 +164,14 @@ impl Config {
             }
         }
         if cfg.protocol != 2 && cfg.protocol != 3 {
-            return Err(CoreError::Invalid("option 'protocol' must be 2 or 3".to_owned()));
+            return Err(CoreError::Invalid(
+                "option 'protocol' must be 2 or 3".to_owned(),
+            ));
         }
         if port == 0 {
-            return Err(CoreError::Invalid("option 'port' must be 1..65535".to_owned()));
+            return Err(CoreError::Invalid(
+                "option 'port' must be 1..65535".to_owned(),
+            ));
         }
         cfg.endpoint = match path {
             Some(path) => Endpoint::Unix(path),

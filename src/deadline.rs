@@ -53,7 +53,10 @@ pub fn reply_timeout(cfg: &Config, args: &[Vec<u8>]) -> Option<Duration> {
     let server_seconds = match rule {
         TimeoutArg::LastSeconds => rest.last().and_then(|a| parse_number(a)),
         TimeoutArg::FirstSeconds => rest.first().and_then(|a| parse_number(a)),
-        TimeoutArg::LastMillis => rest.last().and_then(|a| parse_number(a)).map(|ms| ms / 1000.0),
+        TimeoutArg::LastMillis => rest
+            .last()
+            .and_then(|a| parse_number(a))
+            .map(|ms| ms / 1000.0),
         TimeoutArg::BlockOptionMillis => {
             let block = rest
                 .iter()
@@ -69,7 +72,7 @@ pub fn reply_timeout(cfg: &Config, args: &[Vec<u8>]) -> Option<Duration> {
     match server_seconds {
         // An unparseable timeout is the server's to reject; wait normally.
         None => cfg.request_timeout,
-        Some(s) if s == 0.0 => None,
+        Some(0.0) => None,
         Some(s) => Some(Duration::from_secs_f64(s) + cfg.blocking_timeout_buffer),
     }
 }
@@ -88,15 +91,30 @@ mod tests {
 
     #[test]
     fn ordinary_commands_use_request_timeout() {
-        assert_eq!(reply_timeout(&cfg(), &words("GET k")), Some(Duration::from_secs(5)));
-        assert_eq!(reply_timeout(&cfg(), &words("XREAD STREAMS s 0")), Some(Duration::from_secs(5)));
+        assert_eq!(
+            reply_timeout(&cfg(), &words("GET k")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            reply_timeout(&cfg(), &words("XREAD STREAMS s 0")),
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]
     fn blocking_commands_add_the_buffer() {
-        assert_eq!(reply_timeout(&cfg(), &words("BLPOP a b 3")), Some(Duration::from_secs(5)));
-        assert_eq!(reply_timeout(&cfg(), &words("blmpop 1.5 1 a LEFT")), Some(Duration::from_secs_f64(3.5)));
-        assert_eq!(reply_timeout(&cfg(), &words("WAIT 1 1000")), Some(Duration::from_secs(3)));
+        assert_eq!(
+            reply_timeout(&cfg(), &words("BLPOP a b 3")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            reply_timeout(&cfg(), &words("blmpop 1.5 1 a LEFT")),
+            Some(Duration::from_secs_f64(3.5))
+        );
+        assert_eq!(
+            reply_timeout(&cfg(), &words("WAIT 1 1000")),
+            Some(Duration::from_secs(3))
+        );
         assert_eq!(
             reply_timeout(&cfg(), &words("XREADGROUP GROUP g c BLOCK 500 STREAMS s >")),
             Some(Duration::from_secs_f64(2.5))
@@ -106,6 +124,9 @@ mod tests {
     #[test]
     fn zero_means_forever() {
         assert_eq!(reply_timeout(&cfg(), &words("BRPOP a 0")), None);
-        assert_eq!(reply_timeout(&cfg(), &words("XREAD BLOCK 0 STREAMS s $")), None);
+        assert_eq!(
+            reply_timeout(&cfg(), &words("XREAD BLOCK 0 STREAMS s $")),
+            None
+        );
     }
 }

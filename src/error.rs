@@ -130,7 +130,10 @@ impl From<RedisError> for CoreError {
         match err.kind() {
             ErrorKind::AuthenticationFailed => CoreError::Redis {
                 code: "WRONGPASS".to_owned(),
-                message: format!("WRONGPASS {}", err.detail().unwrap_or("authentication failed")),
+                message: format!(
+                    "WRONGPASS {}",
+                    err.detail().unwrap_or("authentication failed")
+                ),
             },
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
                 CoreError::Protocol(format!("protocol error: {err}"))
@@ -157,7 +160,10 @@ mod tests {
 
     #[test]
     fn codes_are_upper_case_first_words() {
-        assert_eq!(server_code("WRONGTYPE Operation against a key"), "WRONGTYPE");
+        assert_eq!(
+            server_code("WRONGTYPE Operation against a key"),
+            "WRONGTYPE"
+        );
         assert_eq!(server_code("NOSCRIPT No matching script"), "NOSCRIPT");
         assert_eq!(server_code("unknown thing"), "ERR");
         assert_eq!(server_code(""), "ERR");

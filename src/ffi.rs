@@ -67,7 +67,10 @@ unsafe fn guard(err: *mut FiorError, body: impl FnOnce() -> Result<c_int, CoreEr
             FIOR_FAIL
         }
         Err(_) => {
-            set_error(err, &CoreError::Internal("internal error: panic in the Rust core".to_owned()));
+            set_error(
+                err,
+                &CoreError::Internal("internal error: panic in the Rust core".to_owned()),
+            );
             FIOR_FAIL
         }
     }
@@ -119,7 +122,10 @@ pub unsafe extern "C" fn fior_client_new(
 ) -> c_int {
     guard(err, || {
         let words = byte_args(ptrs, lens, count);
-        let pairs = words.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].as_slice(), c[1].as_slice()));
+        let pairs = words
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0].as_slice(), c[1].as_slice()));
         let cfg = Config::from_pairs(pairs)?;
         let handle = ClientHandle::new(client_id, cfg)?;
         *out = Box::into_raw(Box::new(handle));
@@ -183,12 +189,17 @@ pub unsafe extern "C" fn fior_client_command(
             } else if timeout == 0.0 {
                 Timeout::Never
             } else {
-                Timeout::After(Duration::try_from_secs_f64(timeout).map_err(|_| {
-                    CoreError::Invalid("timeout out of range".to_owned())
-                })?)
+                Timeout::After(
+                    Duration::try_from_secs_f64(timeout)
+                        .map_err(|_| CoreError::Invalid("timeout out of range".to_owned()))?,
+                )
             };
             let args = byte_args(ptrs, lens, count);
-            h.send(Request::Command { id: request_id, args, timeout })?;
+            h.send(Request::Command {
+                id: request_id,
+                args,
+                timeout,
+            })?;
             Ok(FIOR_OK)
         })
     })
@@ -199,7 +210,10 @@ pub unsafe extern "C" fn fior_client_command(
 /// # Safety
 /// `handle` from `fior_client_new`; `err` as in `guard`.
 #[no_mangle]
-pub unsafe extern "C" fn fior_client_disconnect(handle: *mut ClientHandle, err: *mut FiorError) -> c_int {
+pub unsafe extern "C" fn fior_client_disconnect(
+    handle: *mut ClientHandle,
+    err: *mut FiorError,
+) -> c_int {
     guard(err, || {
         with_handle(handle, |h| {
             h.send(Request::Disconnect)?;

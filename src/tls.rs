@@ -12,7 +12,9 @@ use tokio_rustls::rustls::client::danger::{
 };
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::crypto::{ring, CryptoProvider};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_rustls::rustls::{
+    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_rustls::TlsConnector;
 
 use crate::config::TlsOptions;
@@ -29,10 +31,11 @@ fn roots(options: &TlsOptions) -> Result<RootCertStore, CoreError> {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| tls_error(format!("cannot read CA file {}: {e}", path.display())))?;
             for cert in certs {
-                let cert = cert.map_err(|e| tls_error(format!("bad CA file {}: {e}", path.display())))?;
-                store
-                    .add(cert)
-                    .map_err(|e| tls_error(format!("bad CA certificate in {}: {e}", path.display())))?;
+                let cert =
+                    cert.map_err(|e| tls_error(format!("bad CA file {}: {e}", path.display())))?;
+                store.add(cert).map_err(|e| {
+                    tls_error(format!("bad CA certificate in {}: {e}", path.display()))
+                })?;
             }
         }
         None => {
@@ -112,7 +115,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -120,7 +128,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()

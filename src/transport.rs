@@ -33,19 +33,17 @@ pub async fn open(cfg: &Config) -> Result<(MultiplexedConnection, Driver), CoreE
     };
     match cfg.connect_timeout {
         None => work.await,
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(CoreError::Timeout {
-                    message: format!(
-                        "connect to {} timed out after {}s",
-                        cfg.describe(),
-                        limit.as_secs_f64()
-                    ),
-                    seconds: limit.as_secs_f64(),
-                    maybe_executed: false,
-                })
-            }),
+        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(CoreError::Timeout {
+                message: format!(
+                    "connect to {} timed out after {}s",
+                    cfg.describe(),
+                    limit.as_secs_f64()
+                ),
+                seconds: limit.as_secs_f64(),
+                maybe_executed: false,
+            })
+        }),
     }
 }
 

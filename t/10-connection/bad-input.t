@@ -53,6 +53,9 @@ fails_cleanly($redis->command([ 'GET' ], 'x'), qr/command name/, 'non-string com
 fails_cleanly($redis->command(undef), qr/command name/, 'undef command name');
 fails_cleanly($redis->command(), qr/no command/, 'no command at all');
 fails_cleanly($redis->command('NOSUCHCOMMAND', 'x'), qr/unknown command/i, 'unknown command (server error)');
+fails_cleanly($redis->command('subscribe', 'ch'), qr/SUBSCRIBE.*reply order/, 'SUBSCRIBE refused on the shared connection');
+fails_cleanly($redis->command('MONITOR'), qr/MONITOR/, 'MONITOR refused');
+fails_cleanly($redis->command('CLIENT', 'reply', 'OFF'), qr/CLIENT REPLY/, 'CLIENT REPLY refused');
 
 is($redis->set($key, 'still fine')->get, 'OK', 'client usable after bad input');
 is($redis->get($key)->get, 'still fine', 'and nothing half-written was sent');

@@ -108,5 +108,26 @@ subtest 'commands issued during the outage wait for the new connection' => sub {
     $redis->disconnect;
 };
 
+subtest 'killed in the middle of a large write: perl survives (SIGPIPE)' => sub {
+    my $redis = Future::IO::Redis->new(%$srv, request_timeout => 20);
+    $redis->connect->get;
+    my ($id, $kill) = kill_client($redis);
+    my $big = 'x' x (32 * 1024 * 1024);
+    my @f = map { $redis->set("$key:big:$_", $big) } 1 .. 4;
+    $kill->();
+    ok(settle_all(@f), 'the large writes settled');
+    ok(1, 'still alive after the connection died under a write');
+    $redis->disconnect;
+    $killer->del(map {"$key:big:$_"} 1 .. 4)->get;
+};
+
+subtest 'commands waiting on a first connect get its error' => sub {
+    my $nowhere = Future::IO::Redis->new(host => '127.0.0.1', port => 1, connect_timeout => 2);
+    my $f = $nowhere->ping;
+    $loop->await($f);
+    isa_ok($f->failure, 'Future::IO::Redis::Error::Connection');
+    like($f->failure->message, qr/127\.0\.0\.1:1/, 'names where it tried');
+};
+
 $killer->disconnect;
 done_testing;

@@ -516,7 +516,14 @@ future with L<Future::IO::Redis::Error::Redis>. Strings with Perl's UTF-8
 flag are sent as UTF-8 bytes. An undefined argument, a reference (other than
 an object that stringifies) or a non-string command name fails with
 L<Future::IO::Redis::Error> before anything is sent, and the client stays
-usable.
+usable. So do SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, their UNSUBSCRIBE forms,
+MONITOR and CLIENT REPLY: on a connection that many callers share they would
+make replies reach the wrong caller (pub/sub gets its own API in a later
+version).
+
+Use the C<database> option rather than a raw SELECT: reconnects restore the
+configured database. A raw MULTI … EXEC is not protected from commands that
+other callers issue on the same client at the same time.
 
 =cut
 
@@ -537,6 +544,11 @@ sub _is_stringy {
     return !ref $v || (blessed $v && overload::Method($v, '""'));
 }
 
+# Commands after which the server's replies no longer answer commands one
+# by one: on a connection shared by many callers they would misroute.
+my %SUBSCRIBER_MODE = map { $_ => 1 }
+    qw(SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE MONITOR);
+
 # Why a command cannot be sent, or undef when it can.
 sub _bad_command {
     my ($cmd) = @_;
@@ -549,6 +561,12 @@ sub _bad_command {
         return "$name: argument $i is undef" unless defined $arg;
         return "$name: argument $i is a reference, not a string" unless _is_stringy($arg);
     }
+    my $uc = uc $name;
+    return "$uc would turn the shared connection into a subscriber and break reply order;"
+        . ' pub/sub gets its own API in a later version'
+        if $SUBSCRIBER_MODE{$uc};
+    return 'CLIENT REPLY would make replies go to the wrong callers; it is refused'
+        if $uc eq 'CLIENT' && @$cmd > 1 && uc $cmd->[1] eq 'REPLY';
     return;
 }
 
