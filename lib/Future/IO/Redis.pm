@@ -323,7 +323,7 @@ fork.
 
 Validates the options and returns the client; it does no I/O. An unknown
 option or a bad value croaks with a message naming it. Each option is kept
-in the object under its own name (C<< $redis->{host} >> …).
+in the object under its own name (C<< $redis->{host} >> ...).
 
 =over 4
 
@@ -339,7 +339,7 @@ Unix socket path, instead of host and port.
 
 =item uri
 
-C<redis://[user[:pass]@]host[:port][/db]>, C<rediss://…> (TLS) or
+C<redis://[user[:pass]@]host[:port][/db]>, C<rediss://...> (TLS) or
 C<redis+unix://[:pass@]/path[?db=N]>; see L<Future::IO::Redis::URI>.
 Explicit options win over the parts of the URI.
 
@@ -349,7 +349,7 @@ Database number, selected after every (re)connect. Default 0.
 
 =item username, password
 
-Sent as C<AUTH [username] password> (C<HELLO 3 AUTH …> under RESP3) on every
+Sent as C<AUTH [username] password> (C<HELLO 3 AUTH ...> under RESP3) on every
 (re)connect. A password of C<"0"> is a password. Never logged, never part of
 an error message.
 
@@ -522,7 +522,7 @@ make replies reach the wrong caller (pub/sub gets its own API in a later
 version).
 
 Use the C<database> option rather than a raw SELECT: reconnects restore the
-configured database. A raw MULTI … EXEC is not protected from commands that
+configured database. A raw MULTI ... EXEC is not protected from commands that
 other callers issue on the same client at the same time.
 
 =cut
@@ -691,7 +691,7 @@ See L<Future::IO::Redis::Error> for the classes:
 =item L<Future::IO::Redis::Error::Redis> (C<redis>)
 
 The server answered with an error (C<type> is WRONGTYPE, NOSCRIPT, WRONGPASS
-…). Also what a handshake the server rejects (bad password, unknown user,
+...). Also what a handshake the server rejects (bad password, unknown user,
 bad database) fails C<connect> with.
 
 =item L<Future::IO::Redis::Error::Connection> (C<connection>)
