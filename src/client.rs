@@ -113,7 +113,7 @@ type Attempt = Pin<Box<dyn std::future::Future<Output = Opened> + Send>>;
 type Opened = Result<(MultiplexedConnection, Driver), CoreError>;
 
 enum Link {
-    /// Never connected, or closed by the user.
+    /// Never connected, or closed by the user: the next command connects.
     Idle,
     Connecting(Attempt),
     Up {
@@ -159,6 +159,7 @@ struct ClientTask {
     /// True while the current attempt is a reconnect (events differ).
     reconnecting: bool,
     failed_attempts: u32,
+    ever_connected: bool,
     jitter: Jitter,
     inflight: FuturesUnordered<CommandFuture>,
 }
@@ -174,6 +175,7 @@ impl ClientTask {
             connect_ids: Vec::new(),
             reconnecting: false,
             failed_attempts: 0,
+            ever_connected: false,
             jitter: Jitter::new(),
             inflight: FuturesUnordered::new(),
         }
@@ -279,6 +281,7 @@ impl ClientTask {
     fn on_link_event(&mut self, link_event: LinkEvent) {
         match link_event {
             LinkEvent::Opened(Ok((conn, driver))) => {
+                self.ever_connected = true;
                 self.failed_attempts = 0;
                 self.reconnecting = false;
                 // In order: the waiters' wake-ups queue them in this order.
@@ -332,7 +335,14 @@ impl ClientTask {
             }
             self.out.event(self.client_id, event::ERROR, &err);
             self.fail_waiting(&err);
-            self.link = Link::Down;
+            // A client that never connected tries again on next use (the
+            // server may simply not be up yet); one that lost its
+            // connection without reconnect stays down until `connect`.
+            self.link = if self.ever_connected {
+                Link::Down
+            } else {
+                Link::Idle
+            };
             return;
         }
         self.failed_attempts += 1;

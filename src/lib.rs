@@ -4,6 +4,12 @@
 //! hands back encoded completions through one queue per process. `ffi`
 //! holds the only `extern "C"` functions; everything else is safe Rust.
 #![deny(unsafe_code)]
+// Input must never be able to panic the core (a panic would only be caught
+// at the boundary, failing the whole client).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod backoff;
 pub mod client;

@@ -120,7 +120,7 @@ subtest 'disconnect' => sub {
     my $r = Future::IO::Redis->new(%$srv,
         on_disconnect => sub { push @seen, $_[1] });
     $r->connect->get;
-    my $pending = $r->command('DEBUG', 'SLEEP', '0.2');
+    my $pending = $r->command('BLPOP', "$key:nothing", 2);
     $r->disconnect;
     $r->disconnect;
     is(\@seen, ['client_disconnect'], 'on_disconnect fired once with its reason');

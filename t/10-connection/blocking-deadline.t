@@ -6,11 +6,14 @@ use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
-use FIORTest;
+use FIORServer;
 
 my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-my $key  = FIORTest::unique_key('blocking');
+# This test stalls its server (DEBUG SLEEP), so it runs its own: a shared
+# server would stall the other test files running beside it.
+my $server = FIORServer->new;
+my $srv    = { host => '127.0.0.1', port => $server->port };
+my $key    = 'blocking';
 
 my $blocker = Future::IO::Redis->new(%$srv, request_timeout => 0.2);
 my $other   = Future::IO::Redis->new(%$srv, request_timeout => 0.2);

@@ -5,11 +5,14 @@ use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
-use FIORTest;
+use FIORServer;
 
 my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-my $key  = FIORTest::unique_key('timeout');
+# This test stalls its server (DEBUG SLEEP), so it runs its own: a shared
+# server would stall the other test files running beside it.
+my $server = FIORServer->new;
+my $srv    = { host => '127.0.0.1', port => $server->port };
+my $key    = 'timeout';
 
 my $redis   = Future::IO::Redis->new(%$srv, request_timeout => 0.2);
 my $staller = Future::IO::Redis->new(%$srv, request_timeout => 0);

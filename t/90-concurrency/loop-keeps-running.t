@@ -6,11 +6,14 @@ use IO::Async::Timer::Periodic;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
-use FIORTest;
+use FIORServer;
 
 my $loop  = IO::Async::Loop->new;
-my $redis = Future::IO::Redis->new(%{ FIORTest::server('plain') });
-my $key   = FIORTest::unique_key('loop');
+# This test stalls its server (DEBUG SLEEP), so it runs its own: a shared
+# server would stall the other test files running beside it.
+my $server = FIORServer->new;
+my $redis  = Future::IO::Redis->new(host => '127.0.0.1', port => $server->port);
+my $key    = 'loop';
 $redis->connect->get;
 
 my @inflight_at_tick;
