@@ -19,6 +19,7 @@
 #define FIOR_RETURN(status, err)                                        \
     STMT_START {                                                        \
         if ((status) == FIOR_OK) XSRETURN_EMPTY;                        \
+        EXTEND(SP, 3);                                                  \
         ST(0) = sv_2mortal(newSViv(status));                            \
         if ((status) == FIOR_FORKED) XSRETURN(1);                       \
         ST(1) = sv_2mortal(newSViv((err).kind));                        \
@@ -157,21 +158,24 @@ static SV *decode_error(pTHX_ reader *r) {
     return newRV_noinc((SV *)av);
 }
 
-/* Collects the byte view of each argument; fails (without croaking) on
- * undef or a plain reference, which the Perl layer should have caught. */
-static const char *collect_args(pTHX_ SV **svs, size_t count,
-                                const uint8_t **ptrs, size_t *lens) {
+/* Collects the byte view of each argument. Returns -1 when all are
+ * strings, else the index of the first that is not (undef, a plain
+ * reference, or an empty command name) with *why saying which; nothing is
+ * sent then, so a command never reaches the server half-written. */
+static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
+                            size_t *lens, const char **why) {
     size_t i;
     for (i = 0; i < count; i++) {
         STRLEN len;
         SV *sv = svs[i];
         SvGETMAGIC(sv);
-        if (!SvOK(sv)) return "undefined argument";
-        if (SvROK(sv) && !SvAMAGIC(sv)) return "reference given where a string is needed";
+        if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
+        if (SvROK(sv) && !SvAMAGIC(sv)) { *why = "is a reference, not a string"; return (SSize_t)i; }
         ptrs[i] = (const uint8_t *)SvPV_nomg(sv, len);
         lens[i] = len;
+        if (i == 0 && len == 0) { *why = "is empty"; return 0; }
     }
-    return NULL;
+    return -1;
 }
 
 MODULE = Future::IO::Redis    PACKAGE = Future::IO::Redis::_XS
@@ -203,7 +207,7 @@ client_new(UV client_id, ...)
     fior_client *handle = NULL;
     const uint8_t **ptrs;
     size_t *lens;
-    const char *bad;
+    const char *why = NULL;
     int status;
     size_t count = items - 1;
   PPCODE:
@@ -211,8 +215,8 @@ client_new(UV client_id, ...)
     Newx(lens, count + 1, size_t);
     SAVEFREEPV(ptrs);
     SAVEFREEPV(lens);
-    bad = collect_args(aTHX_ &ST(1), count, ptrs, lens);
-    if (bad) croak("Future::IO::Redis: bad option value: %s", bad);
+    if (collect_args(aTHX_ &ST(1), count, ptrs, lens, &why) >= 0)
+        croak("Future::IO::Redis: bad option value: it %s", why);
     status = fior_client_new((uint64_t)client_id, ptrs, lens, count, &handle, &err);
     if (status != FIOR_OK) {
         EXTEND(SP, 3);
@@ -294,7 +298,8 @@ command(fior_client *handle, UV request_id, NV timeout, ...)
     size_t stack_lens[FIOR_STACK_ARGS];
     const uint8_t **ptrs = stack_ptrs;
     size_t *lens = stack_lens;
-    const char *bad;
+    const char *why = NULL;
+    SSize_t bad;
     size_t count = items - 3;
   PPCODE:
     if (count > FIOR_STACK_ARGS) {
@@ -303,12 +308,20 @@ command(fior_client *handle, UV request_id, NV timeout, ...)
         SAVEFREEPV(ptrs);
         SAVEFREEPV(lens);
     }
-    bad = collect_args(aTHX_ &ST(3), count, ptrs, lens);
-    if (bad) {
+    if (count == 0) {
+        bad = 0;
+        why = "is missing";
+    } else {
+        bad = collect_args(aTHX_ &ST(3), count, ptrs, lens, &why);
+    }
+    if (bad >= 0) {
+        /* (status, kind, message, index of the bad argument) */
+        EXTEND(SP, 4);
         ST(0) = sv_2mortal(newSViv(FIOR_FAIL));
         ST(1) = sv_2mortal(newSViv(FIOR_ERR_INVALID));
-        ST(2) = sv_2mortal(newSVpv(bad, 0));
-        XSRETURN(3);
+        ST(2) = sv_2mortal(newSVpv(why, 0));
+        ST(3) = sv_2mortal(newSViv(bad));
+        XSRETURN(4);
     }
     status = fior_client_command(handle, (uint64_t)request_id, (double)timeout,
                                  ptrs, lens, count, &err);

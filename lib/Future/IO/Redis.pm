@@ -252,25 +252,6 @@ sub _after_fork {
     $self->{_id}        = ++$NEXT_CLIENT_ID;
 }
 
-# Sends one request to the core; returns its future.
-sub _submit {
-    my ($self, $command, $send) = @_;
-    my $handle = $self->_handle;
-    my $id     = Future::IO::Redis::Bridge::next_id();
-    my $f      = Future::IO::Redis::Bridge::new_future();
-    my ($status, $kind, $message) = $send->($handle, $id);
-    if (defined $status) {
-        my $class = $kind && $kind == FIOR_ERR_INVALID
-            ? 'Future::IO::Redis::Error'
-            : 'Future::IO::Redis::Error::Disconnected';
-        my $err = $class->new(message => "$command: " . ($message // 'client is not usable'));
-        return $f->fail($err);
-    }
-    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $command ];
-    $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
-    return $f;
-}
-
 =head1 NAME
 
 Future::IO::Redis - fast, correct async Redis client for Future::IO, with a Rust core
@@ -448,8 +429,13 @@ sub connect {
     if ($self->{_connected} && $self->{_pid} == $$) {
         return Future::IO::Redis::Bridge::new_future()->done($self);
     }
-    return $self->_submit(CONNECT => sub { $_[0]->connect($_[1]) })
-        ->transform(done => sub { $self });
+    my $handle = $self->_handle;
+    my $id     = ++$Future::IO::Redis::Bridge::NEXT_ID;
+    my $f      = Future::IO::Redis::Bridge::new_future();
+    if (my ($status, $kind, $message) = $handle->connect($id)) {
+        return $f->fail(_command_error(['CONNECT'], $kind, $message));
+    }
+    return $self->_track($id, $f, 'CONNECT')->transform(done => sub { $self });
 }
 
 =head2 disconnect
@@ -527,47 +513,65 @@ other callers issue on the same client at the same time.
 
 =cut
 
-sub command {
-    my ($self, @cmd) = @_;
-    if (defined(my $bad = _bad_command(\@cmd))) {
-        return Future::IO::Redis::Bridge::failed_future(Future::IO::Redis::Error->new(message => $bad));
-    }
-    if ($self->{_closed} && $self->{_pid} == $$) {
-        return Future::IO::Redis::Bridge::failed_future(Future::IO::Redis::Error::Disconnected->new(
-            message => "$cmd[0]: not connected (disconnect was called)"));
-    }
-    return $self->_submit(uc $cmd[0], sub { $_[0]->command($_[1], -1, @cmd) });
-}
-
-sub _is_stringy {
-    my ($v) = @_;
-    return !ref $v || (blessed $v && overload::Method($v, '""'));
-}
-
 # Commands after which the server's replies no longer answer commands one
 # by one: on a connection shared by many callers they would misroute.
 my %SUBSCRIBER_MODE = map { $_ => 1 }
     qw(SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE MONITOR);
 
-# Why a command cannot be sent, or undef when it can.
-sub _bad_command {
-    my ($cmd) = @_;
-    return 'command: no command given' unless @$cmd;
-    my $name = $cmd->[0];
-    return 'command: the command name must be a non-empty string'
-        unless defined $name && _is_stringy($name) && length $name;
-    for my $i (1 .. $#$cmd) {
-        my $arg = $cmd->[$i];
-        return "$name: argument $i is undef" unless defined $arg;
-        return "$name: argument $i is a reference, not a string" unless _is_stringy($arg);
+sub command {
+    my $self = shift;
+    my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
+    my $name   = $_[0];
+    if (defined $name && !ref $name && $SUBSCRIBER_MODE{ uc $name }
+        || (@_ > 1 && defined $name && !ref $name && uc $name eq 'CLIENT'
+            && defined $_[1] && !ref $_[1] && uc $_[1] eq 'REPLY')) {
+        return _refuse(Future::IO::Redis::Error->new(message => _refusal(uc $name)));
     }
-    my $uc = uc $name;
-    return "$uc would turn the shared connection into a subscriber and break reply order;"
-        . ' pub/sub gets its own API in a later version'
-        if $SUBSCRIBER_MODE{$uc};
+    if ($self->{_closed}) {
+        return _refuse(Future::IO::Redis::Error::Disconnected->new(
+            message => "$name: not connected (disconnect was called)"));
+    }
+    my $id = ++$Future::IO::Redis::Bridge::NEXT_ID;
+    my $f  = Future::IO::Redis::Bridge::new_future();
+    if (my ($status, $kind, $message, $index) = $handle->command($id, -1, @_)) {
+        return $f->fail(_command_error(\@_, $kind, $message, $index));
+    }
+    return $self->_track($id, $f, $name);
+}
+
+# Registers a request sent to the core: its reply resolves $f.
+sub _track {
+    my ($self, $id, $f, $name) = @_;
+    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name ];
+    $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
+    return $f;
+}
+
+sub _refuse { Future::IO::Redis::Bridge::failed_future($_[0]) }
+
+sub _refusal {
+    my ($uc) = @_;
     return 'CLIENT REPLY would make replies go to the wrong callers; it is refused'
-        if $uc eq 'CLIENT' && @$cmd > 1 && uc $cmd->[1] eq 'REPLY';
-    return;
+        if $uc eq 'CLIENT';
+    return "$uc would turn the shared connection into a subscriber and break reply order;"
+        . ' pub/sub gets its own API in a later version';
+}
+
+# The typed error for a command the core would not take.
+sub _command_error {
+    my ($cmd, $kind, $message, $index) = @_;
+    if (defined $index) {
+        return Future::IO::Redis::Error->new(message => 'command: no command given')
+            unless @$cmd;
+        return Future::IO::Redis::Error->new(
+            message => "command: the command name must be a non-empty string (it $message)")
+            if $index == 0;
+        return Future::IO::Redis::Error->new(message => "$cmd->[0]: argument $index $message");
+    }
+    my $class = $kind && $kind == FIOR_ERR_INVALID
+        ? 'Future::IO::Redis::Error'
+        : 'Future::IO::Redis::Error::Disconnected';
+    return $class->new(message => "$cmd->[0]: " . ($message // 'client is not usable'));
 }
 
 =head2 ping

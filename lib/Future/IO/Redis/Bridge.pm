@@ -30,8 +30,8 @@ my $READER;          # pending Future::IO->sysread on it
 my $PROTO;           # a Future of the running loop's class
 my @ABANDONED;       # inherited wake-up handles, kept open (see after_fork)
 my @QUEUE;           # drained records not yet dispatched
-my $NEXT_ID = 0;
 
+our $NEXT_ID = 0;    # request ids, unique in the process
 our %PENDING;        # request id => [future, client id, command name]
 our %INFLIGHT;       # client id => commands sent and not yet answered
 our %CLIENTS;        # client id => client (weak)
@@ -44,10 +44,8 @@ my %ERROR_CLASS = (
     5 => 'Future::IO::Redis::Error::Redis',
 );
 
-sub next_id { ++$NEXT_ID }
-
-# Starts the runtime for this process (again, after a fork) and arms the
-# reader. Cheap when nothing changed.
+# Starts the runtime for this process (again, after a fork) and starts
+# watching its wake-up descriptor. Cheap when nothing changed.
 sub ensure {
     return if $PID == $$;
     after_fork() if $PID;
@@ -58,10 +56,39 @@ sub ensure {
         or die Future::IO::Redis::Error->new(message => "cannot watch the wake-up descriptor: $!");
     $WAKE_FH = $fh;
     $PID     = $$;
-    _arm();
+    $PROTO //= _prototype();
+    _watch();
 }
 
-sub _arm {
+# Future::IO 0.13 has no constructor API: borrow the class (and, under
+# IO::Async, the loop) from a future it makes.
+sub _prototype {
+    my $sleep = Future::IO->sleep(0);
+    $sleep->cancel;
+    return $sleep;
+}
+
+sub _watch {
+    my ($fh, $pid) = ($WAKE_FH, $$);
+    if ($PROTO->isa('IO::Async::Future') && $PROTO->can('loop')) {
+        # IO::Async: one persistent watch on Future::IO's own loop, instead
+        # of a chain of futures per wake-up (a third of a sequential
+        # command's latency).
+        my $loop = $PROTO->loop;
+        $loop->watch_io(handle => $fh, on_read_ready => sub {
+            # Inherited by a forked child: drop it there, from inside the
+            # loop, which has re-made its poll set for the child by then.
+            return $loop->unwatch_io(handle => $fh, on_read_ready => 1) if $pid != $$;
+            sysread($fh, my $count, 8);
+            drain();
+        });
+        return;
+    }
+    _arm_reader();
+}
+
+# Any other loop: keep one Future::IO->sysread pending on the descriptor.
+sub _arm_reader {
     my $pid = $$;
     my $reader = Future::IO->sysread($WAKE_FH, 8);
     $READER = $reader;
@@ -70,19 +97,20 @@ sub _arm {
         # on_ready also fires on cancel; a cancelled or inherited reader
         # must never re-arm (a child reading the parent's descriptor would
         # steal its wake-ups).
-        return if $f->is_cancelled || $pid != $$ || $READER != $f;
+        return if $f->is_cancelled || $pid != $$ || !$READER || $READER != $f;
         warn "Future::IO::Redis: wake-up read failed: ", scalar $f->failure, "\n"
             if $f->is_failed;
         # Re-arm before dispatching, so code that runs a nested loop from a
         # callback still sees later completions.
-        _arm();
+        _arm_reader();
         drain();
     });
 }
 
 # A forked child: the parent's runtime, descriptor and futures are not
 # ours. Stop reading the descriptor but keep it open, so its number is not
-# reused under a loop that keys watchers by file number.
+# reused under a loop that keys watchers by file number. (An IO::Async
+# watch removes itself when it first fires in the child.)
 sub after_fork {
     if ($READER) {
         my $reader = $READER;
@@ -106,14 +134,7 @@ sub after_fork {
 }
 
 sub new_future {
-    ensure();
-    $PROTO //= do {
-        # Future::IO 0.13 has no constructor API: borrow the class (and,
-        # under IO::Async, the loop) from a future it makes.
-        my $sleep = Future::IO->sleep(0);
-        $sleep->cancel;
-        $sleep;
-    };
+    ensure() if $PID != $$;
     return $PROTO->new;
 }
 
@@ -129,7 +150,7 @@ sub error_object {
     my $class = $ERROR_CLASS{$kind} // 'Future::IO::Redis::Error';
     my %fields = (message => $message);
     if ($kind == 2) {
-        %fields = (%fields, command => $context{command}, timeout => $detail + 0,
+        %fields = (%fields, command => uc($context{command} // q{}), timeout => $detail + 0,
             maybe_executed => $maybe ? 1 : 0);
     }
     elsif ($kind == 5) {
@@ -197,8 +218,10 @@ Future::IO::Redis::Bridge - internal: completions from the Rust core to Futures
 
 =head1 DESCRIPTION
 
-Not a public API. One wake-up descriptor per process tells the event loop,
-through L<Future::IO>, that the Rust core has completions; C<drain> takes
+Not a public API. One wake-up descriptor per process tells the event loop
+that the Rust core has completions: under L<IO::Async> through one
+persistent C<watch_io> on the loop Future::IO uses, under any other loop
+through a C<< Future::IO->sysread >> kept pending; C<drain> takes
 them all in one XS call and resolves the waiting futures, each in its own
 C<eval> so a dying callback cannot lose the rest of the batch. Futures are
 created from a prototype borrowed from Future::IO, so they are of the
