@@ -236,9 +236,9 @@ sub _handle {
     Future::IO::Redis::Bridge::ensure();
     my ($status, @rest) = Future::IO::Redis::_XS::client_new($self->{_id}, $self->_core_options);
     croak "Future::IO::Redis: cannot create client: $rest[1]" if $status != 0;
-    my $copy = $self;
-    weaken($copy);
-    $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} } = $copy;
+    # Weaken the stored reference itself (a copy of a weak reference is
+    # strong): the registry must not keep clients alive.
+    weaken($Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} } = $self);
     return $self->{_handle} = $rest[0];
 }
 
@@ -677,6 +677,7 @@ sub DESTROY {
     delete $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} };
     Future::IO::Redis::Bridge::fail_client($self->{_id},
         Future::IO::Redis::Error::Disconnected->new(message => 'client was destroyed'));
+    delete $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} };
 }
 
 1;
