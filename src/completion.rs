@@ -29,6 +29,9 @@ pub mod event {
     pub const FAILED: u8 = 5;
 }
 
+/// A burst of large replies must not pin its buffer size forever.
+const MAX_KEPT_CAPACITY: usize = 1 << 20;
+
 #[derive(Debug)]
 pub struct Completions {
     buffer: Mutex<Vec<u8>>,
@@ -88,9 +91,12 @@ impl Completions {
         });
     }
 
-    /// Takes everything queued so far.
+    /// Takes everything queued so far. The next buffer starts with a
+    /// similar capacity, so a steady stream does not regrow it each time.
     pub fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.lock())
+        let mut buffer = self.lock();
+        let capacity = buffer.capacity().min(MAX_KEPT_CAPACITY);
+        std::mem::replace(&mut *buffer, Vec::with_capacity(capacity))
     }
 }
 

@@ -28,6 +28,8 @@ subtest 'options' => sub {
     my $e = dies { Future::IO::Redis->new(uri => 'redis://u:hunter2@host:notaport') };
     like($e, qr/URI/i, 'bad port in URI');
     unlike($e, qr/hunter2/, 'URI password not in the message');
+    like(dies { Future::IO::Redis->new(password => "\xff\xfe") }, qr/option 'password' must be UTF-8/, 'password bytes that are not UTF-8');
+    ok(lives { Future::IO::Redis->new(password => "p\x{e9}ss\x{263a}") }, 'a character string password is fine');
     like(dies { Future::IO::Redis->new(prefix => 'app:') }, qr/prefix.*not supported/, 'prefix refused, not ignored');
     ok(lives { Future::IO::Redis->new(read_timeout => 1, write_timeout => 1, auto_pipeline => 1,
         pipeline_depth => 100, otel_include_args => 0, otel_redact => 1, password => '0') },

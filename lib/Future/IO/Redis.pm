@@ -67,7 +67,7 @@ my %CHECK = (
     uri         => \&_want_text,
     database    => sub { _want_int(@_, 0, 2**31 - 1) },
     username    => \&_want_text,
-    password    => \&_want_string,
+    password    => sub { _want_string(@_) // _want_utf8(@_) },
     client_name => sub {
         _want_text(@_) // ($_[0] =~ /\s/ ? 'must not contain spaces' : undef);
     },
@@ -115,7 +115,16 @@ sub _want_string {
 
 sub _want_text {
     my ($v) = @_;
-    return _want_string($v) // (length $v ? undef : 'must not be empty');
+    return _want_string($v) // (length $v ? _want_utf8($v) : 'must not be empty');
+}
+
+# The core takes names, paths and credentials as UTF-8 text: a byte string
+# that is not valid UTF-8 would only fail later, at connect time.
+sub _want_utf8 {
+    my ($v) = @_;
+    return if utf8::is_utf8("$v");
+    my $copy = "$v";
+    return utf8::decode($copy) ? undef : 'must be UTF-8 text';
 }
 
 sub _want_int {
