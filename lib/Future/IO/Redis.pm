@@ -739,8 +739,11 @@ runtime and connection; the child never reads, writes or shuts down anything
 the parent still uses, so the parent keeps working. Futures made by the
 parent fail in the child with C<Disconnected>.
 
-Under ithreads a cloned interpreter never frees the parent's core objects
-(C<CLONE_SKIP>); create clients in the thread that uses them.
+The core has one completion queue per process, so only one Perl
+interpreter may use it. An ithread cloned after the module was loaded never
+frees the parent's core objects (C<CLONE_SKIP>) and gets a clear error if it
+tries to use the client, instead of taking the parent's replies; the parent
+is not disturbed.
 
 =head1 SEE ALSO
 

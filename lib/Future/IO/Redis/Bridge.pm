@@ -25,6 +25,7 @@ use constant {
 };
 
 my $PID = 0;         # the process this state belongs to
+my $CLONED = 0;      # true in an ithread cloned from the interpreter that ran us
 my $WAKE_FH;         # handle on the core's wake-up descriptor
 my $READER;          # pending Future::IO->sysread on it
 my $PROTO;           # a Future of the running loop's class
@@ -48,6 +49,12 @@ my %ERROR_CLASS = (
 # watching its wake-up descriptor. Cheap when nothing changed.
 sub ensure {
     return if $PID == $$;
+    # The core has one completion queue per process: a second interpreter
+    # draining it would take the first one's replies.
+    die Future::IO::Redis::Error->new(message =>
+        'Future::IO::Redis cannot be used from an ithread cloned after it was loaded; '
+        . 'use it from the original thread (or load it only inside one thread)')
+        if $CLONED;
     after_fork() if $PID;
     my ($status, @rest) = Future::IO::Redis::_XS::runtime_fd();
     die Future::IO::Redis::Error->new(message => "cannot start the Redis runtime: $rest[1]")
@@ -58,6 +65,17 @@ sub ensure {
     $PID     = $$;
     $PROTO //= _prototype();
     _watch();
+}
+
+# Runs in a new ithread's interpreter (perlmod, "Making your module
+# threadsafe"): everything cloned here belongs to the parent's runtime.
+sub CLONE {
+    $CLONED = 1;
+    $PID    = -1;
+    %PENDING  = ();
+    %INFLIGHT = ();
+    %CLIENTS  = ();
+    @QUEUE = ();
 }
 
 # Future::IO 0.13 has no constructor API: borrow the class (and, under
@@ -76,9 +94,10 @@ sub _watch {
         # command's latency).
         my $loop = $PROTO->loop;
         $loop->watch_io(handle => $fh, on_read_ready => sub {
-            # Inherited by a forked child: drop it there, from inside the
-            # loop, which has re-made its poll set for the child by then.
-            return $loop->unwatch_io(handle => $fh, on_read_ready => 1) if $pid != $$;
+            # Inherited by a forked child (or a cloned ithread): drop it
+            # there, from inside the loop, which has re-made its poll set
+            # for the child by then. Never read it: that steals wake-ups.
+            return $loop->unwatch_io(handle => $fh, on_read_ready => 1) if $pid != $$ || $CLONED;
             sysread($fh, my $count, 8);
             drain();
         });
@@ -97,7 +116,7 @@ sub _arm_reader {
         # on_ready also fires on cancel; a cancelled or inherited reader
         # must never re-arm (a child reading the parent's descriptor would
         # steal its wake-ups).
-        return if $f->is_cancelled || $pid != $$ || !$READER || $READER != $f;
+        return if $f->is_cancelled || $pid != $$ || $CLONED || !$READER || $READER != $f;
         warn "Future::IO::Redis: wake-up read failed: ", scalar $f->failure, "\n"
             if $f->is_failed;
         # Re-arm before dispatching, so code that runs a nested loop from a
