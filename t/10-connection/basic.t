@@ -90,6 +90,20 @@ subtest 'reply shapes' => sub {
     $redis->del($k)->get;
 };
 
+subtest 'an error inside a reply stays in its slot as an object' => sub {
+    my $k = "$key:tx";
+    $redis->command('MULTI')->get;
+    is($redis->command('SET', $k, 'text')->get, 'QUEUED', 'queued');
+    $redis->command('INCR', $k)->get;
+    my $exec = $redis->command('EXEC')->get;
+    is($exec->[0], 'OK', 'first slot is the SET reply');
+    my $err = $exec->[1];
+    isa_ok($err, 'Future::IO::Redis::Error::Redis');
+    is($err->type, 'ERR', 'with the server code');
+    like("$err", qr/not an integer/, 'and its message');
+    $redis->del($k)->get;
+};
+
 subtest 'RESP3: maps become hash references' => sub {
     my $r3 = Future::IO::Redis->new(%$srv, protocol => 3);
     my $k  = "$key:hash";
