@@ -141,6 +141,7 @@ subtest 'disconnect' => sub {
     ok(!$r->is_connected, 'not connected');
     ok($pending->is_failed, 'a pending command failed at once');
     isa_ok($pending->failure, 'Future::IO::Redis::Error::Disconnected');
+    is($pending->failure->reason, 'client_disconnect', 'with its reason');
     my $after = $r->ping;
     $loop->await($after);
     isa_ok($after->failure, 'Future::IO::Redis::Error::Disconnected');

@@ -468,7 +468,8 @@ sub disconnect {
     return $self if $self->{_closed};
     $self->{_closed} = 1;
     Future::IO::Redis::Bridge::fail_client($self->{_id},
-        Future::IO::Redis::Error::Disconnected->new(message => 'disconnected by the client'));
+        Future::IO::Redis::Error::Disconnected->new(
+            message => 'disconnected by the client', reason => 'client_disconnect'));
     $self->_callback(on_disconnect => 'client_disconnect') if $was;
     return $self;
 }
@@ -538,7 +539,7 @@ sub command {
     }
     if ($self->{_closed}) {
         return _refuse(Future::IO::Redis::Error::Disconnected->new(
-            message => "$name: not connected (disconnect was called)"));
+            message => "$name: not connected (disconnect was called)", reason => 'client_disconnect'));
     }
     my $id = ++$Future::IO::Redis::Bridge::NEXT_ID;
     my $f  = Future::IO::Redis::Bridge::new_future();
@@ -685,7 +686,8 @@ sub DESTROY {
     return if $self->{_pid} != $$;
     delete $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} };
     Future::IO::Redis::Bridge::fail_client($self->{_id},
-        Future::IO::Redis::Error::Disconnected->new(message => 'client was destroyed'));
+        Future::IO::Redis::Error::Disconnected->new(
+            message => 'client was destroyed', reason => 'client_destroyed'));
     delete $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} };
 }
 

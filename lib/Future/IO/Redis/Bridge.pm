@@ -147,7 +147,7 @@ sub after_fork {
         my $f = $entry->[0];
         next if $f->is_ready;
         my $err = Future::IO::Redis::Error::Disconnected->new(
-            message => 'request was made by the parent process before fork');
+            message => 'request was made by the parent process before fork', reason => 'fork');
         eval { $f->fail($err); 1 } or warn $@;
     }
 }

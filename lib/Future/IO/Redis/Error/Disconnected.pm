@@ -35,8 +35,10 @@ stringification.
 
     $reason = $error->reason;
 
-A short machine-friendly reason when known (such as C<client_disconnect>,
-C<fork>, C<reconnect_exhausted>), otherwise C<undef>.
+A short machine-friendly reason when the client knows one:
+C<client_disconnect> (C<disconnect> was called), C<client_destroyed> (the
+client object went away with the command pending) or C<fork> (a future made
+by the parent process, seen in the child); otherwise C<undef>.
 
 =head2 category
 
