@@ -427,8 +427,9 @@ than being silently ignored.
 Connects (TCP or unix socket, TLS, AUTH, SELECT, CLIENT SETNAME) and yields
 the client. Calling it when connected yields at once. A failed handshake
 (wrong password, bad database) fails with a typed error and leaves the
-client disconnected. A command issued before the first C<connect> connects
-implicitly.
+client disconnected. A command issued before the first successful
+C<connect> connects implicitly (so a client whose server was not up yet
+simply tries again on next use).
 
 =cut
 
@@ -539,7 +540,8 @@ sub command {
     }
     if ($self->{_closed}) {
         return _refuse(Future::IO::Redis::Error::Disconnected->new(
-            message => "$name: not connected (disconnect was called)", reason => 'client_disconnect'));
+            message => ($name // 'command') . ': not connected (disconnect was called)',
+            reason  => 'client_disconnect'));
     }
     my $id = ++$Future::IO::Redis::Bridge::NEXT_ID;
     my $f  = Future::IO::Redis::Bridge::new_future();
