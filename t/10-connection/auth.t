@@ -33,6 +33,16 @@ subtest 'ACL user' => sub {
     $redis->disconnect;
 };
 
+subtest 'RESP3: HELLO 3 with AUTH' => sub {
+    my $redis = Future::IO::Redis->new(%at, protocol => 3,
+        username => $srv->{acl_user}, password => $srv->{acl_password});
+    $redis->connect->get;
+    is($redis->command('ACL', 'WHOAMI')->get, $srv->{acl_user}, 'authenticated');
+    like($redis->command('CLIENT', 'INFO')->get, qr/\bresp=3\b/, 'speaking RESP3');
+    is(ref $redis->command('HELLO')->get, 'HASH', 'maps are hash references');
+    $redis->disconnect;
+};
+
 subtest 'URI with user, password and database' => sub {
     my $uri = sprintf 'redis://%s:%s@%s:%d/4', $srv->{acl_user}, $srv->{acl_password},
         $srv->{host}, $srv->{port};
