@@ -20,9 +20,9 @@ use Time::HiRes qw(time);
 $| = 1;
 my $port = $ENV{FIOR_DEMO_PORT} // 6379;
 my $loop = IO::Async::Loop->new;
-my @keys = map {"tour:$_"} qw(greeting counter name);
+my @keys = map { "tour:$_" } qw(greeting counter name);
 
-my $dropped;    # a Future, done when the client sees its connection drop
+my $dropped;              # a Future, done when the client sees its connection drop
 my $redis = Future::IO::Redis->new(
     host          => '127.0.0.1',
     port          => $port,
@@ -32,6 +32,7 @@ my $redis = Future::IO::Redis->new(
     on_disconnect => sub {
         my ( undef, $reason ) = @_;
         print "   [event] on_disconnect: $reason\n";
+
         # Resume main() from the event loop, not from inside the callback.
         $loop->later( sub { $dropped->done if $dropped && !$dropped->is_ready } );
     },
@@ -57,9 +58,10 @@ async sub main {
     my @replies = await Future->needs_all(@futures);
     my $elapsed = time - $t0;
     printf "   %d replies in %.1f ms (%.0f ops/s)\n", scalar @replies, $elapsed * 1000,
-      @replies / ( $elapsed || 1e-6 );
+        @replies / ( $elapsed || 1e-6 );
     my $final = await $redis->get('tour:counter');
-    printf "   final counter: %s (%s)\n", $final, $final == 1000 ? 'correct' : 'WRONG, expected 1000';
+    printf "   final counter: %s (%s)\n", $final,
+        $final == 1000 ? 'correct' : 'WRONG, expected 1000';
 
     step '4. Errors are objects';
     await $redis->set( 'tour:name', 'not a number' );
@@ -71,7 +73,7 @@ async sub main {
         my $e = $@;
         printf "   INCR tour:name failed with %s\n", ref $e || 'a plain string';
         printf "   type: %s\n   message: %s\n", $e->type, $e->message
-          if ref $e && $e->isa('Future::IO::Redis::Error::Redis');
+            if ref $e && $e->isa('Future::IO::Redis::Error::Redis');
     }
 
     step '5. Automatic reconnect';
@@ -83,6 +85,7 @@ async sub main {
     print "   a second client sends CLIENT KILL ID $id\n";
     await $admin->command( 'CLIENT', 'KILL', 'ID', $id );
     $admin->disconnect;
+
     # Wait until the client has noticed: a command already on the wire when
     # the connection drops fails (it may have run), it is never retried.
     await Future->wait_any( $dropped, Future::IO->sleep(5) );

@@ -10,11 +10,11 @@ use lib 't/lib';
 use FIORServer;
 
 skip_all 'soak test: set FIOR_XT=1 or FIOR_SOAK=1' unless $ENV{FIOR_XT} || $ENV{FIOR_SOAK};
-skip_all 'needs /proc' unless -r "/proc/$$/status";
+skip_all 'needs /proc'                             unless -r "/proc/$$/status";
 
 my $loop   = IO::Async::Loop->new;
 my $server = FIORServer->new;
-my %at     = (host => '127.0.0.1', port => $server->port);
+my %at     = ( host => '127.0.0.1', port => $server->port );
 my $rounds = $ENV{FIOR_SOAK_ROUNDS} || 30;
 
 sub rss_kb {
@@ -22,38 +22,39 @@ sub rss_kb {
     while (<$fh>) { return $1 if /^VmRSS:\s+(\d+)/ }
 }
 
-my $redis  = Future::IO::Redis->new(%at, reconnect => 1, reconnect_delay => 0.01);
+my $redis  = Future::IO::Redis->new( %at, reconnect => 1, reconnect_delay => 0.01 );
 my $killer = Future::IO::Redis->new(%at);
-$redis->set('soak:str', 'not a number')->get;
+$redis->set( 'soak:str', 'not a number' )->get;
 
 sub round {
-    my @f = map { $redis->set("soak:$_", 'x' x 200) } 1 .. 1000;
+    my @f = map { $redis->set( "soak:$_", 'x' x 200 ) } 1 .. 1000;
     push @f, map { $redis->get("soak:$_") } 1 .. 1000;
     Future->needs_all(@f)->get;
-    $loop->await($redis->incr('soak:str')) for 1 .. 100;               # error replies
-    my $hasty = Future::IO::Redis->new(%at, request_timeout => 0.02);
-    $loop->await($hasty->command('DEBUG', 'SLEEP', '0.05'));             # a timeout
-    $loop->delay_future(after => 0.05)->get;
-    $hasty->ping->get;                                                   # late reply dropped
-    $redis->get('soak:1')->cancel for 1 .. 10;                           # cancelled callers
-    for (1 .. 20) {
+    $loop->await( $redis->incr('soak:str') ) for 1 .. 100;          # error replies
+    my $hasty = Future::IO::Redis->new( %at, request_timeout => 0.02 );
+    $loop->await( $hasty->command( 'DEBUG', 'SLEEP', '0.05' ) );    # a timeout
+    $loop->delay_future( after => 0.05 )->get;
+    $hasty->ping->get;                                              # late reply dropped
+    $redis->get('soak:1')->cancel for 1 .. 10;                      # cancelled callers
+
+    for ( 1 .. 20 ) {
         my $c = Future::IO::Redis->new(%at);
         $c->ping->get;
         $c->disconnect if $_ % 2;
     }
-    my $id = $redis->command('CLIENT', 'ID')->get;
-    $killer->command('CLIENT', 'KILL', 'ID', $id)->get;
-    $loop->delay_future(after => 0.01)->get while $redis->is_connected;
-    $redis->ping->get;    # waits for the reconnect
+    my $id = $redis->command( 'CLIENT', 'ID' )->get;
+    $killer->command( 'CLIENT', 'KILL', 'ID', $id )->get;
+    $loop->delay_future( after => 0.01 )->get while $redis->is_connected;
+    $redis->ping->get;                                              # waits for the reconnect
 }
 
-round() for 1 .. 5;    # warm-up: allocator pools, loop structures
+round() for 1 .. 30;    # warm-up: allocator pools, hash tables, loop structures settle
 my $start = rss_kb();
 round() for 1 .. $rounds;
 my $grown = rss_kb() - $start;
 note "RSS after warm-up $start kB, grew $grown kB over $rounds rounds";
-ok($grown < 2048, "memory stable over $rounds rounds (grew $grown kB)");
-is(scalar(keys %Future::IO::Redis::Bridge::PENDING), 0, 'no pending entries left');
+ok( $grown < 2048, "memory stable over $rounds rounds (grew $grown kB)" );
+is( scalar( keys %Future::IO::Redis::Bridge::PENDING ), 0, 'no pending entries left' );
 
 $redis->disconnect;
 $killer->disconnect;

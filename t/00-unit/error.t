@@ -9,16 +9,16 @@ my $BASE = 'Future::IO::Redis::Error';
 subtest 'base class: construction and stringification' => sub {
     my $e = $BASE->new( message => 'something broke', extra => 42 );
     isa_ok $e, $BASE;
-    is $e->message,  'something broke', 'message';
-    is "$e",         'something broke', 'stringifies to the message';
-    is $e->{extra},  42,                'every field is kept as a hash key';
-    is $e->category, 'error',           'category';
-    is $BASE->category, 'error', 'category as a class method';
+    is $e->message,     'something broke', 'message';
+    is "$e",            'something broke', 'stringifies to the message';
+    is $e->{extra},     42,                'every field is kept as a hash key';
+    is $e->category,    'error',           'category';
+    is $BASE->category, 'error',           'category as a class method';
 
     is $BASE->new('positional')->message, 'positional', 'single argument is the message';
 
-    ok $BASE->new( message => '0' ),  'true in boolean context even for "0"';
-    ok $BASE->new( message => '' ),   'true in boolean context even for ""';
+    ok $BASE->new( message => '0' ), 'true in boolean context even for "0"';
+    ok $BASE->new( message => '' ),  'true in boolean context even for ""';
     is $BASE->new->message, 'Unknown error', 'default message';
 
     ok $e eq 'something broke', 'eq compares the message';
@@ -54,7 +54,7 @@ subtest 'hierarchy and categories' => sub {
         isa_ok $e, [ $class, $BASE ], "$name isa";
         is $e->category,     $category{$name}, "$name category";
         is $class->category, $category{$name}, "$name category as class method";
-        is "$e", "a $name error", "$name stringifies";
+        is "$e",             "a $name error",  "$name stringifies";
         ok $class->VERSION, "$name has a VERSION";
     }
     ok $BASE->VERSION, 'base has a VERSION';
@@ -82,7 +82,10 @@ subtest 'subclass accessors' => sub {
     is( Future::IO::Redis::Error::Timeout->new( message => 'x' )->maybe_executed,
         0, 'maybe_executed defaults to 0' );
 
-    my $d = Future::IO::Redis::Error::Disconnected->new( message => 'Not connected', reason => 'fork' );
+    my $d = Future::IO::Redis::Error::Disconnected->new(
+        message => 'Not connected',
+        reason  => 'fork'
+    );
     is $d->reason, 'fork', 'Disconnected reason';
     is( Future::IO::Redis::Error::Disconnected->new( message => 'x' )->reason,
         undef, 'Disconnected reason optional' );
@@ -95,40 +98,40 @@ my $REDIS = 'Future::IO::Redis::Error::Redis';
 
 subtest 'Redis: from_message derives the type' => sub {
     my %cases = (
-        'ERR unknown command \'FOO\''                                         => 'ERR',
-        'WRONGTYPE Operation against a key holding the wrong kind of value'   => 'WRONGTYPE',
-        'NOSCRIPT No matching script. Please use EVAL.'                       => 'NOSCRIPT',
-        'MOVED 3999 127.0.0.1:6381'                                           => 'MOVED',
-        'ASK 3999 127.0.0.1:6381'                                             => 'ASK',
-        'WRONGPASS invalid username-password pair or user is disabled.'       => 'WRONGPASS',
-        'NOAUTH Authentication required.'                                     => 'NOAUTH',
-        'NOPERM this user has no permissions to run the \'get\' command'      => 'NOPERM',
-        'BUSY Redis is busy running a script.'                                => 'BUSY',
-        'OOM command not allowed when used memory > \'maxmemory\'.'           => 'OOM',
-        'READONLY You can\'t write against a read only replica.'              => 'READONLY',
-        'LOADING Redis is loading the dataset in memory'                      => 'LOADING',
+        'ERR unknown command \'FOO\''                                       => 'ERR',
+        'WRONGTYPE Operation against a key holding the wrong kind of value' => 'WRONGTYPE',
+        'NOSCRIPT No matching script. Please use EVAL.'                     => 'NOSCRIPT',
+        'MOVED 3999 127.0.0.1:6381'                                         => 'MOVED',
+        'ASK 3999 127.0.0.1:6381'                                           => 'ASK',
+        'WRONGPASS invalid username-password pair or user is disabled.'     => 'WRONGPASS',
+        'NOAUTH Authentication required.'                                   => 'NOAUTH',
+        'NOPERM this user has no permissions to run the \'get\' command'    => 'NOPERM',
+        'BUSY Redis is busy running a script.'                              => 'BUSY',
+        'OOM command not allowed when used memory > \'maxmemory\'.'         => 'OOM',
+        'READONLY You can\'t write against a read only replica.'            => 'READONLY',
+        'LOADING Redis is loading the dataset in memory'                    => 'LOADING',
         'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to \'no\'.' =>
             'MASTERDOWN',
-        'TRYAGAIN Multiple keys request during rehashing of slot'             => 'TRYAGAIN',
-        'CLUSTERDOWN The cluster is down'                                     => 'CLUSTERDOWN',
-        'EXECABORT Transaction discarded because of previous errors.'        => 'EXECABORT',
-        'CROSSSLOT Keys in request don\'t hash to the same slot'              => 'CROSSSLOT',
-        'BUSYGROUP Consumer Group name already exists'                        => 'BUSYGROUP',
-        'NOGROUP No such key \'s\' or consumer group \'g\''                   => 'NOGROUP',
+        'TRYAGAIN Multiple keys request during rehashing of slot'     => 'TRYAGAIN',
+        'CLUSTERDOWN The cluster is down'                             => 'CLUSTERDOWN',
+        'EXECABORT Transaction discarded because of previous errors.' => 'EXECABORT',
+        'CROSSSLOT Keys in request don\'t hash to the same slot'      => 'CROSSSLOT',
+        'BUSYGROUP Consumer Group name already exists'                => 'BUSYGROUP',
+        'NOGROUP No such key \'s\' or consumer group \'g\''           => 'NOGROUP',
         'MISCONF Redis is configured to save RDB snapshots, but it\'s currently unable' =>
             'MISCONF',
-        'NOREPLICAS Not enough good replicas to write.'                       => 'NOREPLICAS',
-        'UNKILLABLE The busy script was sent a write command'                 => 'UNKILLABLE',
-        'SOME_CODE2 with digits and underscore'                               => 'SOME_CODE2',
-        'ERR'                                                                 => 'ERR',
-        'NOSCRIPT'                                                            => 'NOSCRIPT',
-        '-WRONGTYPE leading dash from the wire'                               => 'WRONGTYPE',
-        'Error: lower case first word'                                        => 'ERR',
-        'wrongtype lower case'                                                => 'ERR',
-        'WRONG-TYPE has a dash'                                               => 'ERR',
-        'WRONGTYPE: colon attached'                                           => 'ERR',
-        'A single capital letter'                                             => 'ERR',
-        ''                                                                    => 'ERR',
+        'NOREPLICAS Not enough good replicas to write.'       => 'NOREPLICAS',
+        'UNKILLABLE The busy script was sent a write command' => 'UNKILLABLE',
+        'SOME_CODE2 with digits and underscore'               => 'SOME_CODE2',
+        'ERR'                                                 => 'ERR',
+        'NOSCRIPT'                                            => 'NOSCRIPT',
+        '-WRONGTYPE leading dash from the wire'               => 'WRONGTYPE',
+        'Error: lower case first word'                        => 'ERR',
+        'wrongtype lower case'                                => 'ERR',
+        'WRONG-TYPE has a dash'                               => 'ERR',
+        'WRONGTYPE: colon attached'                           => 'ERR',
+        'A single capital letter'                             => 'ERR',
+        ''                                                    => 'ERR',
     );
     for my $msg ( sort keys %cases ) {
         my $e = $REDIS->from_message($msg);
@@ -202,23 +205,24 @@ subtest 'Redis: redirect' => sub {
         { slot => 1, host => '::1', port => 6379 }, 'IPv6 host';
     is $REDIS->from_message('MOVED 1 :6379')->redirect,
         { slot => 1, host => '', port => 6379 }, 'unknown endpoint';
-    is $REDIS->from_message('ERR nope')->redirect,   undef, 'not a redirection';
+    is $REDIS->from_message('ERR nope')->redirect,      undef, 'not a redirection';
     is $REDIS->from_message('MOVED garbage')->redirect, undef, 'malformed MOVED';
 };
 
 subtest 'Redis: a bare blessed hash works with every method' => sub {
     my $e = bless { message => 'WRONGPASS invalid username-password pair', type => 'WRONGPASS' },
         $REDIS;
-    is "$e",           'WRONGPASS invalid username-password pair', 'stringifies';
-    is $e->message,    'WRONGPASS invalid username-password pair', 'message';
-    is $e->type,       'WRONGPASS', 'type';
-    is $e->category,   'redis',     'category';
-    ok $e->is_noauth,  'is_noauth';
-    ok $e->is_fatal,   'is_fatal';
+    is "$e",         'WRONGPASS invalid username-password pair', 'stringifies';
+    is $e->message,  'WRONGPASS invalid username-password pair', 'message';
+    is $e->type,     'WRONGPASS',                                'type';
+    is $e->category, 'redis',                                    'category';
+    ok $e->is_noauth,     'is_noauth';
+    ok $e->is_fatal,      'is_fatal';
     ok !$e->is_transient, 'not transient';
     is $e->redirect, undef, 'redirect';
     ok $e, 'boolean true';
     isa_ok $e, $BASE;
+
     for my $pred ( sort keys %PREDICATE ) {
         is $e->$pred, ( $pred eq 'is_noauth' ? 1 : 0 ), "bare object: $pred";
     }
@@ -234,7 +238,7 @@ subtest 'Redis: a bare blessed hash works with every method' => sub {
 };
 
 subtest 'Future fail convention' => sub {
-    my $e = $REDIS->from_message('NOSCRIPT No matching script');
+    my $e    = $REDIS->from_message('NOSCRIPT No matching script');
     my @fail = ( $e, $e->category );
     is $fail[1], 'redis', 'fail( $error, $error->category )';
 };

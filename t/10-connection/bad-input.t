@@ -12,64 +12,139 @@ my $srv  = FIORTest::server('plain');
 my $key  = FIORTest::unique_key('bad');
 
 subtest 'options' => sub {
-    like(dies { Future::IO::Redis->new(bogus => 1) }, qr/unknown option 'bogus'/, 'unknown option');
-    like(dies { Future::IO::Redis->new(port => 'abc') }, qr/option 'port'/, 'non-numeric port');
-    like(dies { Future::IO::Redis->new(port => 70000) }, qr/option 'port'/, 'port out of range');
-    like(dies { Future::IO::Redis->new(request_timeout => -1) }, qr/option 'request_timeout'/, 'negative timeout');
-    like(dies { Future::IO::Redis->new(connect_timeout => 'soon') }, qr/option 'connect_timeout'/, 'non-numeric timeout');
-    like(dies { Future::IO::Redis->new(database => -2) }, qr/option 'database'/, 'negative database');
-    like(dies { Future::IO::Redis->new(protocol => 4) }, qr/option 'protocol'/, 'protocol 4');
-    like(dies { Future::IO::Redis->new(reconnect_jitter => 2) }, qr/option 'reconnect_jitter'/, 'jitter > 1');
-    like(dies { Future::IO::Redis->new(on_error => 'x') }, qr/option 'on_error'/, 'callback not code');
-    like(dies { Future::IO::Redis->new(tls => { nope => 1 }) }, qr/option 'tls'.*nope/, 'unknown tls key');
-    like(dies { Future::IO::Redis->new(tls => { ca_file => '/no/such/ca.pem' }) }, qr/option 'tls'/, 'missing CA file');
-    like(dies { Future::IO::Redis->new(client_name => 'has space') }, qr/option 'client_name'/, 'client name with space');
-    like(dies { Future::IO::Redis->new(uri => 'http://example') }, qr/URI/i, 'unparseable URI');
-    my $e = dies { Future::IO::Redis->new(uri => 'redis://u:hunter2@host:notaport') };
-    like($e, qr/URI/i, 'bad port in URI');
-    unlike($e, qr/hunter2/, 'URI password not in the message');
-    like(dies { Future::IO::Redis->new(password => "\xff\xfe") }, qr/option 'password' must be UTF-8/, 'password bytes that are not UTF-8');
-    ok(lives { Future::IO::Redis->new(password => "p\x{e9}ss\x{263a}") }, 'a character string password is fine');
-    like(dies { Future::IO::Redis->new(prefix => 'app:') }, qr/prefix.*not supported/, 'prefix refused, not ignored');
-    ok(lives { Future::IO::Redis->new(read_timeout => 1, write_timeout => 1, auto_pipeline => 1,
-        pipeline_depth => 100, otel_include_args => 0, otel_redact => 1, password => '0') },
-        'compatibility options accepted');
-    is(Future::IO::Redis->new(uri => 'redis://h:7000/2', port => 7001)->{port}, 7001, 'explicit options win over the URI');
+    like(
+        dies { Future::IO::Redis->new( bogus => 1 ) },
+        qr/unknown option 'bogus'/,
+        'unknown option'
+    );
+    like( dies { Future::IO::Redis->new( port => 'abc' ) }, qr/option 'port'/, 'non-numeric port' );
+    like( dies { Future::IO::Redis->new( port => 70000 ) }, qr/option 'port'/,
+        'port out of range' );
+    like(
+        dies { Future::IO::Redis->new( request_timeout => -1 ) },
+        qr/option 'request_timeout'/,
+        'negative timeout'
+    );
+    like(
+        dies { Future::IO::Redis->new( connect_timeout => 'soon' ) },
+        qr/option 'connect_timeout'/,
+        'non-numeric timeout'
+    );
+    like(
+        dies { Future::IO::Redis->new( database => -2 ) },
+        qr/option 'database'/,
+        'negative database'
+    );
+    like( dies { Future::IO::Redis->new( protocol => 4 ) }, qr/option 'protocol'/, 'protocol 4' );
+    like(
+        dies { Future::IO::Redis->new( reconnect_jitter => 2 ) },
+        qr/option 'reconnect_jitter'/,
+        'jitter > 1'
+    );
+    like(
+        dies { Future::IO::Redis->new( on_error => 'x' ) },
+        qr/option 'on_error'/,
+        'callback not code'
+    );
+    like(
+        dies { Future::IO::Redis->new( tls => { nope => 1 } ) },
+        qr/option 'tls'.*nope/,
+        'unknown tls key'
+    );
+    like(
+        dies { Future::IO::Redis->new( tls => { ca_file => '/no/such/ca.pem' } ) },
+        qr/option 'tls'/,
+        'missing CA file'
+    );
+    like(
+        dies { Future::IO::Redis->new( client_name => 'has space' ) },
+        qr/option 'client_name'/,
+        'client name with space'
+    );
+    like( dies { Future::IO::Redis->new( uri => 'http://example' ) }, qr/URI/i, 'unparseable URI' );
+    my $e = dies { Future::IO::Redis->new( uri => 'redis://u:hunter2@host:notaport' ) };
+    like( $e, qr/URI/i, 'bad port in URI' );
+    unlike( $e, qr/hunter2/, 'URI password not in the message' );
+    like(
+        dies { Future::IO::Redis->new( password => "\xff\xfe" ) },
+        qr/option 'password' must be UTF-8/,
+        'password bytes that are not UTF-8'
+    );
+    ok( lives { Future::IO::Redis->new( password => "p\x{e9}ss\x{263a}" ) },
+        'a character string password is fine' );
+    like(
+        dies { Future::IO::Redis->new( prefix => 'app:' ) },
+        qr/prefix.*not supported/,
+        'prefix refused, not ignored'
+    );
+    ok(
+        lives {
+            Future::IO::Redis->new(
+                read_timeout      => 1,
+                write_timeout     => 1,
+                auto_pipeline     => 1,
+                pipeline_depth    => 100,
+                otel_include_args => 0,
+                otel_redact       => 1,
+                password          => '0'
+            )
+        },
+        'compatibility options accepted'
+    );
+    is( Future::IO::Redis->new( uri => 'redis://h:7000/2', port => 7001 )->{port},
+        7001, 'explicit options win over the URI' );
 };
 
 my $redis = Future::IO::Redis->new(%$srv);
 $redis->connect->get;
 
 sub fails_cleanly {
-    my ($f, $pattern, $name) = @_;
+    my ( $f, $pattern, $name ) = @_;
     $loop->await($f);
-    ok($f->is_failed, "$name: failed");
-    isa_ok($f->failure, 'Future::IO::Redis::Error');
-    like($f->failure->message, $pattern, "$name: says why");
+    ok( $f->is_failed, "$name: failed" );
+    isa_ok( $f->failure, 'Future::IO::Redis::Error' );
+    like( $f->failure->message, $pattern, "$name: says why" );
 }
 
-fails_cleanly($redis->get(undef), qr/argument 1 is undef/, 'undef key');
-fails_cleanly($redis->set($key, { a => 1 }), qr/argument 2 is a reference/, 'reference as a value');
-fails_cleanly($redis->set($key, [1]), qr/reference/, 'array ref as a value');
-fails_cleanly($redis->command([ 'GET' ], 'x'), qr/command name/, 'non-string command name');
-fails_cleanly($redis->command(undef), qr/command name/, 'undef command name');
-fails_cleanly($redis->command(), qr/no command/, 'no command at all');
-fails_cleanly($redis->command('NOSUCHCOMMAND', 'x'), qr/unknown command/i, 'unknown command (server error)');
-fails_cleanly($redis->command('subscribe', 'ch'), qr/SUBSCRIBE.*reply order/, 'SUBSCRIBE refused on the shared connection');
-fails_cleanly($redis->command('MONITOR'), qr/MONITOR/, 'MONITOR refused');
-fails_cleanly($redis->command('CLIENT', 'reply', 'OFF'), qr/CLIENT REPLY/, 'CLIENT REPLY refused');
+fails_cleanly( $redis->get(undef), qr/argument 1 is undef/, 'undef key' );
+fails_cleanly(
+    $redis->set( $key, { a => 1 } ),
+    qr/argument 2 is a reference/,
+    'reference as a value'
+);
+fails_cleanly( $redis->set( $key, [1] ),        qr/reference/,    'array ref as a value' );
+fails_cleanly( $redis->command( ['GET'], 'x' ), qr/command name/, 'non-string command name' );
+fails_cleanly( $redis->command(undef),          qr/command name/, 'undef command name' );
+fails_cleanly( $redis->command(),               qr/no command/,   'no command at all' );
+fails_cleanly(
+    $redis->command( 'NOSUCHCOMMAND', 'x' ),
+    qr/unknown command/i,
+    'unknown command (server error)'
+);
+fails_cleanly(
+    $redis->command( 'subscribe', 'ch' ),
+    qr/SUBSCRIBE.*reply order/,
+    'SUBSCRIBE refused on the shared connection'
+);
+fails_cleanly( $redis->command('MONITOR'), qr/MONITOR/, 'MONITOR refused' );
+fails_cleanly(
+    $redis->command( 'CLIENT', 'reply', 'OFF' ),
+    qr/CLIENT REPLY/,
+    'CLIENT REPLY refused'
+);
 
-is($redis->set($key, 'still fine')->get, 'OK', 'client usable after bad input');
-is($redis->get($key)->get, 'still fine', 'and nothing half-written was sent');
+is( $redis->set( $key, 'still fine' )->get, 'OK',         'client usable after bad input' );
+is( $redis->get($key)->get,                 'still fine', 'and nothing half-written was sent' );
 
 {
+
     package StringyKey;
     use overload '""' => sub { 'stringy' }, fallback => 1;
 }
 my $obj = bless {}, 'StringyKey';
-is($redis->set("$key:obj", $obj)->get, 'OK', 'an object that stringifies is a string');
-is($redis->get("$key:obj")->get, 'stringy', 'sent as its string');
+is( $redis->set( "$key:obj", $obj )->get, 'OK',      'an object that stringifies is a string' );
+is( $redis->get("$key:obj")->get,         'stringy', 'sent as its string' );
 
-$redis->del($key, "$key:obj")->get;
+$redis->del( $key, "$key:obj" )->get;
 $redis->disconnect;
 done_testing;

@@ -6,31 +6,31 @@ use POSIX ();
 use lib 't/lib';
 use FIORTest;
 
-my $redis = Future::IO::Redis->new(%{ FIORTest::server('plain') });
+my $redis = Future::IO::Redis->new( %{ FIORTest::server('plain') } );
 my $key   = FIORTest::unique_key('default');
 
 my $f = $redis->ping;
-isa_ok($f, 'Future');
-is($f->get, 'PONG', 'ping through the default implementation');
-is($redis->set($key, 'v')->get, 'OK', 'set');
-is([ map { $_->get } map { $redis->incr("$key:n") } 1 .. 5 ], [ 1 .. 5 ], 'several in flight');
-is($redis->command('BLPOP', "$key:nothing", '0.05')->get, undef, 'a slow reply');
+isa_ok( $f, 'Future' );
+is( $f->get,                       'PONG', 'ping through the default implementation' );
+is( $redis->set( $key, 'v' )->get, 'OK',   'set' );
+is( [ map { $_->get } map { $redis->incr("$key:n") } 1 .. 5 ], [ 1 .. 5 ], 'several in flight' );
+is( $redis->command( 'BLPOP', "$key:nothing", '0.05' )->get,   undef,      'a slow reply' );
 
 # Fork under the generic wake-up path (a pending Future::IO->sysread).
-pipe(my $from_child, my $to_child) or die "pipe: $!";
+pipe( my $from_child, my $to_child ) or die "pipe: $!";
 my $pid = fork // die "fork: $!";
-if (!$pid) {
+if ( !$pid ) {
     close $from_child;
     print {$to_child} eval { $redis->get($key)->get } // "ERROR: $@";
     close $to_child;
     POSIX::_exit(0);
 }
 close $to_child;
-is($redis->incr("$key:n")->get, 6, 'parent keeps working while the child runs');
-is(do { local $/; <$from_child> }, 'v', 'child read through its own connection');
+is( $redis->incr("$key:n")->get,    6,   'parent keeps working while the child runs' );
+is( do { local $/; <$from_child> }, 'v', 'child read through its own connection' );
 waitpid $pid, 0;
-is($redis->incr("$key:n")->get, 7, 'parent still fine after the child exited');
+is( $redis->incr("$key:n")->get, 7, 'parent still fine after the child exited' );
 
-is($redis->del($key, "$key:n")->get, 2, 'cleanup');
+is( $redis->del( $key, "$key:n" )->get, 2, 'cleanup' );
 $redis->disconnect;
 done_testing;

@@ -4,8 +4,9 @@
 use strict;
 use warnings;
 use Config;
+
 BEGIN {
-    unless ($Config{useithreads}) {
+    unless ( $Config{useithreads} ) {
         print "1..0 # SKIP this perl has no ithreads\n";
         exit 0;
     }
@@ -19,19 +20,21 @@ use lib 't/lib';
 use FIORTest;
 
 my $loop  = IO::Async::Loop->new;
-my $redis = Future::IO::Redis->new(%{ FIORTest::server('plain') });
+my $redis = Future::IO::Redis->new( %{ FIORTest::server('plain') } );
 $redis->connect->get;
 my $key = FIORTest::unique_key('threads');
-is($redis->set($key, 'parent')->get, 'OK', 'parent set a value before the clone');
+is( $redis->set( $key, 'parent' )->get, 'OK', 'parent set a value before the clone' );
 
-my $pending = $redis->command('BLPOP', "$key:none", '0.3');
-my $outcome = threads->create(sub {
-    my $got = eval { $redis->ping->get; 'no error' };
-    return defined $got ? $got : "$@";
-})->join;
-like($outcome, qr/ithread/, 'the cloned thread gets a clear error');
-is($pending->get, undef, 'a command pending across the clone completes in the parent');
-is($redis->get($key)->get, 'parent', 'parent keeps working');
+my $pending = $redis->command( 'BLPOP', "$key:none", '0.3' );
+my $outcome = threads->create(
+    sub {
+        my $got = eval { $redis->ping->get; 'no error' };
+        return defined $got ? $got : "$@";
+    }
+)->join;
+like( $outcome, qr/ithread/, 'the cloned thread gets a clear error' );
+is( $pending->get,          undef, 'a command pending across the clone completes in the parent' );
+is( $redis->get($key)->get, 'parent', 'parent keeps working' );
 $redis->del($key)->get;
 $redis->disconnect;
 done_testing;

@@ -10,24 +10,28 @@ my $loop = IO::Async::Loop->new;
 my $srv  = FIORTest::server('unix');
 my $key  = FIORTest::unique_key('unix');
 
-my $redis = Future::IO::Redis->new(path => $srv->{path});
-is($redis->connect->get->ping->get, 'PONG', 'path option');
-$redis->set($key, 'over the socket')->get;
-like($redis->command('CLIENT', 'INFO')->get, qr/addr=\S*\.sock|addr=\/|laddr=\S*sock/, 'server sees a unix client');
+my $redis = Future::IO::Redis->new( path => $srv->{path} );
+is( $redis->connect->get->ping->get, 'PONG', 'path option' );
+$redis->set( $key, 'over the socket' )->get;
+like(
+    $redis->command( 'CLIENT', 'INFO' )->get,
+    qr/addr=\S*\.sock|addr=\/|laddr=\S*sock/,
+    'server sees a unix client'
+);
 
-my $uri = Future::IO::Redis->new(uri => "redis+unix://$srv->{path}?db=5");
-is($uri->{path}, $srv->{path}, 'path from the URI');
-is($uri->{database}, 5, 'db from the URI');
+my $uri = Future::IO::Redis->new( uri => "redis+unix://$srv->{path}?db=5" );
+is( $uri->{path},     $srv->{path}, 'path from the URI' );
+is( $uri->{database}, 5,            'db from the URI' );
 $uri->connect->get;
-like($uri->command('CLIENT', 'INFO')->get, qr/\bdb=5\b/, 'database 5 selected');
-is($uri->command('SELECT', 0)->get, 'OK', 'switch back');
-is($uri->get($key)->get, 'over the socket', 'same server');
+like( $uri->command( 'CLIENT', 'INFO' )->get, qr/\bdb=5\b/, 'database 5 selected' );
+is( $uri->command( 'SELECT', 0 )->get, 'OK',              'switch back' );
+is( $uri->get($key)->get,              'over the socket', 'same server' );
 
-my $missing = Future::IO::Redis->new(path => "$srv->{path}.missing");
-my $f = $missing->connect;
+my $missing = Future::IO::Redis->new( path => "$srv->{path}.missing" );
+my $f       = $missing->connect;
 $loop->await($f);
-isa_ok($f->failure, 'Future::IO::Redis::Error::Connection');
-is($f->failure->path, "$srv->{path}.missing", 'error names the path');
+isa_ok( $f->failure, 'Future::IO::Redis::Error::Connection' );
+is( $f->failure->path, "$srv->{path}.missing", 'error names the path' );
 
 $redis->del($key)->get;
 $_->disconnect for $redis, $uri;

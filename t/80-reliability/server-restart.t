@@ -14,56 +14,63 @@ my $server = FIORServer->new;
 subtest 'outage shorter than the retries' => sub {
     my @events;
     my $redis = Future::IO::Redis->new(
-        host => '127.0.0.1', port => $server->port,
-        reconnect => 1, reconnect_delay => 0.05, reconnect_delay_max => 0.2,
-        reconnect_max_attempts => 0, request_timeout => 10,
-        on_connect    => sub { push @events, 'connect' },
-        on_disconnect => sub { push @events, 'disconnect' },
+        host                   => '127.0.0.1',
+        port                   => $server->port,
+        reconnect              => 1,
+        reconnect_delay        => 0.05,
+        reconnect_delay_max    => 0.2,
+        reconnect_max_attempts => 0,
+        request_timeout        => 10,
+        on_connect             => sub { push @events, 'connect' },
+        on_disconnect          => sub { push @events, 'disconnect' },
     );
     $redis->connect->get;
     $server->stop;
-    $loop->delay_future(after => 0.02)->get until !$redis->is_connected;
-    my $during = $redis->command('ECHO', 'during the outage');
-    $loop->delay_future(after => 0.3)->get;
-    ok(!$during->is_ready, 'waits while the server is down');
+    $loop->delay_future( after => 0.02 )->get until !$redis->is_connected;
+    my $during = $redis->command( 'ECHO', 'during the outage' );
+    $loop->delay_future( after => 0.3 )->get;
+    ok( !$during->is_ready, 'waits while the server is down' );
     $server->start;
-    is($loop->await($during)->get, 'during the outage', 'succeeds once the server is back');
-    is(\@events, [qw(connect disconnect connect)], 'events');
+    is( $loop->await($during)->get, 'during the outage', 'succeeds once the server is back' );
+    is( \@events,                   [qw(connect disconnect connect)], 'events' );
     $redis->disconnect;
 };
 
 subtest 'attempts exhausted' => sub {
     my $errors = 0;
-    my $redis = Future::IO::Redis->new(
-        host => '127.0.0.1', port => $server->port,
-        reconnect => 1, reconnect_delay => 0.02, reconnect_jitter => 0,
+    my $redis  = Future::IO::Redis->new(
+        host                   => '127.0.0.1',
+        port                   => $server->port,
+        reconnect              => 1,
+        reconnect_delay        => 0.02,
+        reconnect_jitter       => 0,
         reconnect_max_attempts => 3,
-        on_error => sub { $errors++ },
+        on_error               => sub { $errors++ },
     );
     $redis->connect->get;
     $server->stop;
-    my $f = $redis->command('ECHO', 'never');
-    $loop->await(Future->wait_any($f, $loop->delay_future(after => 10)));
-    ok($f->is_failed, 'the waiting command failed');
-    isa_ok($f->failure, 'Future::IO::Redis::Error::Disconnected');
-    is($errors, 4, 'on_error: the drop, then each of the 3 attempts');
+    my $f = $redis->command( 'ECHO', 'never' );
+    $loop->await( Future->wait_any( $f, $loop->delay_future( after => 10 ) ) );
+    ok( $f->is_failed, 'the waiting command failed' );
+    isa_ok( $f->failure, 'Future::IO::Redis::Error::Disconnected' );
+    is( $errors, 4, 'on_error: the drop, then each of the 3 attempts' );
 
     $server->start;
-    is($redis->command('ECHO', 'again')->get, 'again', 'a later command starts a new round');
-    ok($redis->is_connected, 'connected');
+    is( $redis->command( 'ECHO', 'again' )->get, 'again', 'a later command starts a new round' );
+    ok( $redis->is_connected, 'connected' );
     $redis->disconnect;
 };
 
 subtest 'connect to a server that is not there' => sub {
     $server->stop;
-    my $redis = Future::IO::Redis->new(host => '127.0.0.1', port => $server->port);
-    my $f = $redis->connect;
+    my $redis = Future::IO::Redis->new( host => '127.0.0.1', port => $server->port );
+    my $f     = $redis->connect;
     $loop->await($f);
-    isa_ok($f->failure, 'Future::IO::Redis::Error::Connection');
-    is($f->failure->port, $server->port, 'error names the port');
-    ok(!$redis->is_connected, 'not connected');
+    isa_ok( $f->failure, 'Future::IO::Redis::Error::Connection' );
+    is( $f->failure->port, $server->port, 'error names the port' );
+    ok( !$redis->is_connected, 'not connected' );
     $server->start;
-    is($redis->connect->get->ping->get, 'PONG', 'connect works once it is up');
+    is( $redis->connect->get->ping->get, 'PONG', 'connect works once it is up' );
     $redis->disconnect;
 };
 

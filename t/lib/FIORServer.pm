@@ -9,11 +9,11 @@ use warnings;
 use File::Spec;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use POSIX qw(WNOHANG);
+use POSIX       qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 sub free_port {
-    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1)
+    my $sock = IO::Socket::INET->new( LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1 )
         or die "cannot find a free port: $!";
     my $port = $sock->sockport;
     close $sock;
@@ -21,14 +21,19 @@ sub free_port {
 }
 
 sub new {
-    my ($class, %opt) = @_;
+    my ( $class, %opt ) = @_;
+
     # Without redis-server the file skips (fails under FIOR_TEST_STRICT).
-    unless (grep { -x "$_/redis-server" } File::Spec->path) {
+    unless ( grep { -x "$_/redis-server" } File::Spec->path ) {
         require FIORTest;
         FIORTest::_give_up('redis-server is not installed (script/test installs it)');
     }
-    my $self = bless { port => $opt{port} // free_port(), dir => tempdir(CLEANUP => 1),
-        args => $opt{args} // [], owner => $$ }, $class;
+    my $self = bless {
+        port  => $opt{port} // free_port(),
+        dir   => tempdir( CLEANUP => 1 ),
+        args  => $opt{args} // [],
+        owner => $$
+    }, $class;
     $self->start;
     return $self;
 }
@@ -38,19 +43,22 @@ sub port { $_[0]{port} }
 sub start {
     my ($self) = @_;
     my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open STDOUT, '>', "$self->{dir}/redis.log";
+    if ( !$pid ) {
+        open STDOUT, '>',  "$self->{dir}/redis.log";
         open STDERR, '>&', \*STDOUT;
-        { exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
-            '--save', '', '--appendonly', 'no', '--dir', $self->{dir},
-            '--enable-debug-command', 'local', @{ $self->{args} } };
+        {
+            exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
+                '--save', '', '--appendonly', 'no', '--dir', $self->{dir},
+                '--enable-debug-command', 'local', @{ $self->{args} }
+        };
         POSIX::_exit(127);
     }
     $self->{pid} = $pid;
     my $until = time + 10;
-    while (time < $until) {
-        return $self if _pings($self->{port});
-        die "redis-server exited: " . _slurp("$self->{dir}/redis.log") if waitpid($pid, WNOHANG) == $pid;
+    while ( time < $until ) {
+        return $self if _pings( $self->{port} );
+        die "redis-server exited: " . _slurp("$self->{dir}/redis.log")
+            if waitpid( $pid, WNOHANG ) == $pid;
         sleep 0.02;
     }
     die "redis-server on $self->{port} did not answer";
@@ -61,8 +69,8 @@ sub stop {
     my $pid = delete $self->{pid} or return;
     kill 'TERM', $pid;
     my $until = time + 5;
-    while (waitpid($pid, WNOHANG) != $pid) {
-        if (time > $until) { kill 'KILL', $pid; waitpid($pid, 0); last }
+    while ( waitpid( $pid, WNOHANG ) != $pid ) {
+        if ( time > $until ) { kill 'KILL', $pid; waitpid( $pid, 0 ); last }
         sleep 0.01;
     }
 }
@@ -72,12 +80,13 @@ sub DESTROY { my ($self) = @_; $self->stop if $self->{pid} && $self->{owner} == 
 
 sub _pings {
     my ($port) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 1) or return 0;
+    my $s = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 1 )
+        or return 0;
     $s->syswrite("PING\r\n");
     my $got = '';
     my $rin = '';
-    vec($rin, fileno $s, 1) = 1;
-    select(my $rout = $rin, undef, undef, 1) and sysread($s, $got, 64);
+    vec( $rin, fileno $s, 1 ) = 1;
+    select( my $rout = $rin, undef, undef, 1 ) and sysread( $s, $got, 64 );
     return $got =~ /PONG/;
 }
 

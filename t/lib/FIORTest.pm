@@ -93,7 +93,9 @@ my %ENV_OF = (
 sub server {
     my ($kind) = @_;
     my $map = $ENV_OF{ $kind // '' }
-      or die "FIORTest::server: unknown kind '" . ( $kind // 'undef' ) . "' (plain|auth|tls|unix)\n";
+        or die "FIORTest::server: unknown kind '"
+        . ( $kind // 'undef' )
+        . "' (plain|auth|tls|unix)\n";
 
     my ( %opt, @missing );
     my @pairs = @$map;
@@ -171,6 +173,7 @@ sub cli {
 
     my $pid = open( my $out, '-|' ) // die "FIORTest::cli: cannot fork: $!\n";
     if ( !$pid ) {
+
         # No stdin: with none, redis-cli would read commands from it.
         open STDIN, '<', '/dev/null';
         exec {'redis-cli'} @cmd or do {
@@ -179,7 +182,8 @@ sub cli {
             POSIX::_exit(127);
         };
     }
-    my $text = do { local $/; <$out> } // '';
+    my $text = do { local $/; <$out> }
+        // '';
     close $out;
     die "FIORTest::cli: '@cmd' failed (exit " . ( $? >> 8 ) . "): $text\n" if $?;
 

@@ -6,9 +6,9 @@ use 5.018;
 
 our $VERSION = '0.001';
 
-use Carp qw(croak);
+use Carp         qw(croak);
 use Scalar::Util qw(blessed looks_like_number weaken);
-use overload ();
+use overload     ();
 
 use Future;
 use Future::AsyncAwait ();
@@ -19,7 +19,7 @@ use Future::IO::Redis::URI;
 use Future::IO::Redis::Bridge;
 
 require XSLoader;
-XSLoader::load('Future::IO::Redis', $VERSION);
+XSLoader::load( 'Future::IO::Redis', $VERSION );
 
 # `use Future::IO::Redis` also enables async/await in the caller's scope.
 sub import {
@@ -62,14 +62,14 @@ my %DEFAULTS = (
 # option => validator returning an error text or nothing.
 my %CHECK = (
     host        => \&_want_text,
-    port        => sub { _want_int(@_, 1, 65535) },
+    port        => sub { _want_int( @_, 1, 65535 ) },
     path        => \&_want_text,
     uri         => \&_want_text,
-    database    => sub { _want_int(@_, 0, 2**31 - 1) },
+    database    => sub { _want_int( @_, 0, 2**31 - 1 ) },
     username    => \&_want_text,
     password    => sub { _want_string(@_) // _want_utf8(@_) },
     client_name => sub {
-        _want_text(@_) // ($_[0] =~ /\s/ ? 'must not contain spaces' : undef);
+        _want_text(@_) // ( $_[0] =~ /\s/ ? 'must not contain spaces' : undef );
     },
     tls                     => \&_check_tls,
     connect_timeout         => \&_want_seconds,
@@ -86,16 +86,16 @@ my %CHECK = (
             unless defined $v && !ref $v && looks_like_number($v) && $v >= 0 && $v <= 1;
         return;
     },
-    reconnect_max_attempts => sub { _want_int(@_, 0, 2**31 - 1) },
+    reconnect_max_attempts => sub { _want_int( @_, 0, 2**31 - 1 ) },
     on_connect             => \&_want_code,
     on_disconnect          => \&_want_code,
     on_error               => \&_want_code,
     prefix                 => \&_check_not_yet,
-    pipeline_depth         => sub { _want_int(@_, 1, 2**31 - 1) },
+    pipeline_depth         => sub { _want_int( @_, 1, 2**31 - 1 ) },
     auto_pipeline          => \&_want_flag,
     protocol               => sub {
         my ($v) = @_;
-        return 'must be 2 or 3' unless defined $v && !ref $v && ($v eq '2' || $v eq '3');
+        return 'must be 2 or 3' unless defined $v && !ref $v && ( $v eq '2' || $v eq '3' );
         return;
     },
     debug             => \&_check_not_yet,
@@ -109,13 +109,13 @@ my %TLS_KEYS = map { $_ => 1 } qw(ca_file cert_file key_file verify verify_hostn
 
 sub _want_string {
     my ($v) = @_;
-    return 'must be a string' if !defined $v || (ref $v && !overload::Method($v, '""'));
+    return 'must be a string' if !defined $v || ( ref $v && !overload::Method( $v, '""' ) );
     return;
 }
 
 sub _want_text {
     my ($v) = @_;
-    return _want_string($v) // (length $v ? _want_utf8($v) : 'must not be empty');
+    return _want_string($v) // ( length $v ? _want_utf8($v) : 'must not be empty' );
 }
 
 # The core takes names, paths and credentials as UTF-8 text: a byte string
@@ -128,7 +128,7 @@ sub _want_utf8 {
 }
 
 sub _want_int {
-    my ($v, $min, $max) = @_;
+    my ( $v, $min, $max ) = @_;
     return "must be an integer from $min to $max"
         unless defined $v && !ref $v && $v =~ /\A[0-9]+\z/ && $v >= $min && $v <= $max;
     return;
@@ -157,11 +157,11 @@ sub _check_tls {
     my ($v) = @_;
     return if !ref $v;
     return 'must be 0, 1 or a hash reference' unless ref $v eq 'HASH';
-    for my $key (sort keys %$v) {
+    for my $key ( sort keys %$v ) {
         return "has unknown key '$key'" unless $TLS_KEYS{$key};
     }
     for my $file (qw(ca_file cert_file key_file)) {
-        next unless defined $v->{$file};
+        next                                                unless defined $v->{$file};
         return "$file '$v->{$file}' is not a readable file" unless -r $v->{$file};
     }
     return "cert_file and key_file go together"
@@ -173,33 +173,34 @@ sub _check_tls {
 # refuse them rather than accept and silently ignore them.
 sub _check_not_yet {
     my ($v) = @_;
-    return if !defined $v || (!ref $v && !length $v);
+    return if !defined $v || ( !ref $v && !length $v );
     return 'is not supported by this version yet';
 }
 
 my $NEXT_CLIENT_ID = 0;
 
 sub new {
-    my ($class, %args) = @_;
-    for my $key (sort keys %args) {
+    my ( $class, %args ) = @_;
+    for my $key ( sort keys %args ) {
         croak "Future::IO::Redis->new: unknown option '$key'" unless $CHECK{$key};
     }
     my %opt = (%DEFAULTS);
-    if (defined $args{uri}) {
+    if ( defined $args{uri} ) {
+
         # URI parts first; explicit options win.
-        my $uri = Future::IO::Redis::URI->parse($args{uri});
-        %opt = (%opt, $uri->to_options);
+        my $uri = Future::IO::Redis::URI->parse( $args{uri} );
+        %opt      = ( %opt, $uri->to_options );
         $opt{tls} = 1 if $uri->tls && !exists $args{tls};
         delete $opt{host} if defined $opt{path};
     }
-    %opt = (%opt, %args);
-    for my $key (sort keys %opt) {
+    %opt = ( %opt, %args );
+    for my $key ( sort keys %opt ) {
         next unless defined $opt{$key} || $key =~ /^(?:path|uri|username|password|client_name)\z/;
-        my $problem = $CHECK{$key}->($opt{$key});
+        my $problem = $CHECK{$key}->( $opt{$key} );
         croak "Future::IO::Redis->new: option '$key' $problem" if defined $problem;
     }
     croak "Future::IO::Redis->new: give either path or host/port, not both"
-        if defined $opt{path} && (defined $args{host} || defined $args{port});
+        if defined $opt{path} && ( defined $args{host} || defined $args{port} );
     croak "Future::IO::Redis->new: tls does not apply to a unix socket"
         if defined $opt{path} && $opt{tls};
 
@@ -215,22 +216,24 @@ sub new {
 # The options the Rust core understands, as a flat key/value list.
 sub _core_options {
     my ($self) = @_;
-    my @endpoint = defined $self->{path} ? ('path') : ('host', 'port');
+    my @endpoint = defined $self->{path} ? ('path') : ( 'host', 'port' );
     my @pairs;
-    for my $key (@endpoint, qw(database username password client_name protocol
+    for my $key (
+        @endpoint, qw(database username password client_name protocol
         connect_timeout request_timeout blocking_timeout_buffer reconnect_delay
-        reconnect_delay_max reconnect_jitter reconnect_max_attempts)) {
+        reconnect_delay_max reconnect_jitter reconnect_max_attempts)
+    ) {
         push @pairs, $key => "$self->{$key}" if defined $self->{$key};
     }
-    push @pairs, reconnect => ($self->{reconnect} ? 1 : 0);
-    if (my $tls = $self->{tls}) {
+    push @pairs, reconnect => ( $self->{reconnect} ? 1 : 0 );
+    if ( my $tls = $self->{tls} ) {
         push @pairs, tls => 1;
-        if (ref $tls eq 'HASH') {
+        if ( ref $tls eq 'HASH' ) {
             for my $key (qw(ca_file cert_file key_file server_name)) {
                 push @pairs, "tls_$key" => "$tls->{$key}" if defined $tls->{$key};
             }
             for my $key (qw(verify verify_hostname)) {
-                push @pairs, "tls_$key" => ($tls->{$key} ? 1 : 0) if exists $tls->{$key};
+                push @pairs, "tls_$key" => ( $tls->{$key} ? 1 : 0 ) if exists $tls->{$key};
             }
         }
     }
@@ -240,14 +243,16 @@ sub _core_options {
 # The core handle of this process; a forked child builds its own.
 sub _handle {
     my ($self) = @_;
-    $self->_after_fork if $self->{_pid} != $$;
+    $self->_after_fork      if $self->{_pid} != $$;
     return $self->{_handle} if $self->{_handle};
     Future::IO::Redis::Bridge::ensure();
-    my ($status, @rest) = Future::IO::Redis::_XS::client_new($self->{_id}, $self->_core_options);
+    my ( $status, @rest )
+        = Future::IO::Redis::_XS::client_new( $self->{_id}, $self->_core_options );
     croak "Future::IO::Redis: cannot create client: $rest[1]" if $status != 0;
+
     # Weaken the stored reference itself (a copy of a weak reference is
     # strong): the registry must not keep clients alive.
-    weaken($Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} } = $self);
+    weaken( $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} } = $self );
     return $self->{_handle} = $rest[0];
 }
 
@@ -436,16 +441,16 @@ simply tries again on next use).
 sub connect {
     my ($self) = @_;
     delete $self->{_closed};
-    if ($self->{_connected} && $self->{_pid} == $$) {
+    if ( $self->{_connected} && $self->{_pid} == $$ ) {
         return Future::IO::Redis::Bridge::new_future()->done($self);
     }
     my $handle = $self->_handle;
     my $id     = ++$Future::IO::Redis::Bridge::NEXT_ID;
     my $f      = Future::IO::Redis::Bridge::new_future();
-    if (my ($status, $kind, $message) = $handle->connect($id)) {
-        return $f->fail(_command_error(['CONNECT'], $kind, $message));
+    if ( my ( $status, $kind, $message ) = $handle->connect($id) ) {
+        return $f->fail( _command_error( ['CONNECT'], $kind, $message ) );
     }
-    return $self->_track($id, $f, 'CONNECT')->transform(done => sub { $self });
+    return $self->_track( $id, $f, 'CONNECT' )->transform( done => sub { $self } );
 }
 
 =head2 disconnect
@@ -462,16 +467,20 @@ C<Disconnected> until C<connect> is called again.
 sub disconnect {
     my ($self) = @_;
     my $was = $self->{_connected};
-    if ($self->{_handle} && $self->{_pid} == $$) {
+    if ( $self->{_handle} && $self->{_pid} == $$ ) {
         $self->{_handle}->disconnect;
     }
     $self->{_connected} = 0;
     return $self if $self->{_closed};
     $self->{_closed} = 1;
-    Future::IO::Redis::Bridge::fail_client($self->{_id},
+    Future::IO::Redis::Bridge::fail_client(
+        $self->{_id},
         Future::IO::Redis::Error::Disconnected->new(
-            message => 'disconnected by the client', reason => 'client_disconnect'));
-    $self->_callback(on_disconnect => 'client_disconnect') if $was;
+            message => 'disconnected by the client',
+            reason  => 'client_disconnect'
+        )
+    );
+    $self->_callback( on_disconnect => 'client_disconnect' ) if $was;
     return $self;
 }
 
@@ -530,36 +539,46 @@ my %SUBSCRIBER_MODE = map { $_ => 1 }
     qw(SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE MONITOR);
 
 sub command {
-    my $self = shift;
+    my $self   = shift;
     my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
     my $name   = $_[0];
-    if (defined $name && !ref $name && $SUBSCRIBER_MODE{ uc $name }
-        || (@_ > 1 && defined $name && !ref $name && uc $name eq 'CLIENT'
-            && defined $_[1] && !ref $_[1] && uc $_[1] eq 'REPLY')) {
-        return _refuse(Future::IO::Redis::Error->new(message => _refusal(uc $name)));
+    if (
+        defined $name && !ref $name && $SUBSCRIBER_MODE{ uc $name }
+        || (   @_ > 1
+            && defined $name
+            && !ref $name
+            && uc $name eq 'CLIENT'
+            && defined $_[1]
+            && !ref $_[1]
+            && uc $_[1] eq 'REPLY' )
+    ) {
+        return _refuse( Future::IO::Redis::Error->new( message => _refusal( uc $name ) ) );
     }
-    if ($self->{_closed}) {
-        return _refuse(Future::IO::Redis::Error::Disconnected->new(
-            message => ($name // 'command') . ': not connected (disconnect was called)',
-            reason  => 'client_disconnect'));
+    if ( $self->{_closed} ) {
+        return _refuse(
+            Future::IO::Redis::Error::Disconnected->new(
+                message => ( $name // 'command' ) . ': not connected (disconnect was called)',
+                reason  => 'client_disconnect'
+            )
+        );
     }
     my $id = ++$Future::IO::Redis::Bridge::NEXT_ID;
     my $f  = Future::IO::Redis::Bridge::new_future();
-    if (my ($status, $kind, $message, $index) = $handle->command($id, -1, @_)) {
-        return $f->fail(_command_error(\@_, $kind, $message, $index));
+    if ( my ( $status, $kind, $message, $index ) = $handle->command( $id, -1, @_ ) ) {
+        return $f->fail( _command_error( \@_, $kind, $message, $index ) );
     }
-    return $self->_track($id, $f, $name);
+    return $self->_track( $id, $f, $name );
 }
 
 # Registers a request sent to the core: its reply resolves $f.
 sub _track {
-    my ($self, $id, $f, $name) = @_;
+    my ( $self, $id, $f, $name ) = @_;
     $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name ];
     $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
     return $f;
 }
 
-sub _refuse { Future::IO::Redis::Bridge::failed_future($_[0]) }
+sub _refuse { Future::IO::Redis::Bridge::failed_future( $_[0] ) }
 
 sub _refusal {
     my ($uc) = @_;
@@ -571,19 +590,20 @@ sub _refusal {
 
 # The typed error for a command the core would not take.
 sub _command_error {
-    my ($cmd, $kind, $message, $index) = @_;
-    if (defined $index) {
-        return Future::IO::Redis::Error->new(message => 'command: no command given')
+    my ( $cmd, $kind, $message, $index ) = @_;
+    if ( defined $index ) {
+        return Future::IO::Redis::Error->new( message => 'command: no command given' )
             unless @$cmd;
         return Future::IO::Redis::Error->new(
-            message => "command: the command name must be a non-empty string (it $message)")
+            message => "command: the command name must be a non-empty string (it $message)" )
             if $index == 0;
-        return Future::IO::Redis::Error->new(message => "$cmd->[0]: argument $index $message");
+        return Future::IO::Redis::Error->new( message => "$cmd->[0]: argument $index $message" );
     }
-    my $class = $kind && $kind == FIOR_ERR_INVALID
+    my $class
+        = $kind && $kind == FIOR_ERR_INVALID
         ? 'Future::IO::Redis::Error'
         : 'Future::IO::Redis::Error::Disconnected';
-    return $class->new(message => "$cmd->[0]: " . ($message // 'client is not usable'));
+    return $class->new( message => "$cmd->[0]: " . ( $message // 'client is not usable' ) );
 }
 
 =head2 ping
@@ -614,28 +634,32 @@ C<undef> when C<nx>/C<xx> blocked the write (with C<get>, the old value).
 
 =cut
 
-sub ping { my $self = shift; return $self->command('PING', @_) }
-sub get  { my $self = shift; return $self->command('GET', @_) }
-sub del  { my $self = shift; return $self->command('DEL', @_) }
-sub incr { my $self = shift; return $self->command('INCR', @_) }
+sub ping { my $self = shift; return $self->command( 'PING', @_ ) }
+sub get  { my $self = shift; return $self->command( 'GET',  @_ ) }
+sub del  { my $self = shift; return $self->command( 'DEL',  @_ ) }
+sub incr { my $self = shift; return $self->command( 'INCR', @_ ) }
 
 my %SET_VALUE_OPTION = map { $_ => 1 } qw(ex px exat pxat);
 my %SET_FLAG         = map { $_ => 1 } qw(nx xx keepttl get);
 
 sub set {
-    my ($self, $key, $value, @opts) = @_;
+    my ( $self, $key, $value, @opts ) = @_;
     my @words;
     while (@opts) {
         my $word = shift @opts;
         my $lc   = defined $word && !ref $word ? lc $word : '';
-        if ($SET_VALUE_OPTION{$lc}) {
+        if ( $SET_VALUE_OPTION{$lc} ) {
             push @words, uc $lc, shift @opts;
         }
-        elsif ($SET_FLAG{$lc}) {
+        elsif ( $SET_FLAG{$lc} ) {
+
             # Hash style gives flags a value (nx => 1); word style does not.
             my $on = 1;
-            if (@opts && defined $opts[0] && !ref $opts[0]
-                && !$SET_VALUE_OPTION{ lc $opts[0] } && !$SET_FLAG{ lc $opts[0] }) {
+            if (   @opts
+                && defined $opts[0]
+                && !ref $opts[0]
+                && !$SET_VALUE_OPTION{ lc $opts[0] }
+                && !$SET_FLAG{ lc $opts[0] } ) {
                 $on = shift @opts;
             }
             push @words, uc $lc if $on;
@@ -644,42 +668,43 @@ sub set {
             push @words, $word;    # left for the server to judge
         }
     }
-    return $self->command('SET', $key, $value, @words);
+    return $self->command( 'SET', $key, $value, @words );
 }
 
 # Events from the core, in order.
 sub _on_event {
-    my ($self, $event, $error) = @_;
-    if ($event == EV_FAILED) {
+    my ( $self, $event, $error ) = @_;
+    if ( $event == EV_FAILED ) {
+
         # The core's task for this client died: fail its requests and start
         # a fresh one on next use.
         delete $self->{_handle};
         $self->{_connected} = 0;
-        Future::IO::Redis::Bridge::fail_client($self->{_id}, $error);
-        $self->_callback(on_error => $error);
+        Future::IO::Redis::Bridge::fail_client( $self->{_id}, $error );
+        $self->_callback( on_error => $error );
         return;
     }
     return if $self->{_closed};
-    if ($event == EV_CONNECTED) {
+    if ( $event == EV_CONNECTED ) {
         $self->{_connected} = 1;
         $self->_callback('on_connect');
     }
-    elsif ($event == EV_DISCONNECTED) {
+    elsif ( $event == EV_DISCONNECTED ) {
         $self->{_connected} = 0;
-        $self->_callback(on_disconnect => 'connection_lost');
+        $self->_callback( on_disconnect => 'connection_lost' );
     }
-    elsif ($event == EV_ERROR) {
-        $self->_callback(on_error => $error);
+    elsif ( $event == EV_ERROR ) {
+        $self->_callback( on_error => $error );
     }
-    elsif ($event == EV_RECONNECTING) {
+    elsif ( $event == EV_RECONNECTING ) {
         $self->{_reconnect_attempts}++;
     }
 }
 
 sub _callback {
-    my ($self, $name, @args) = @_;
+    my ( $self, $name, @args ) = @_;
     my $cb = $self->{$name} or return;
-    eval { $cb->($self, @args); 1 } or warn "Future::IO::Redis: $name callback died: $@";
+    eval { $cb->( $self, @args ); 1 } or warn "Future::IO::Redis: $name callback died: $@";
 }
 
 sub DESTROY {
@@ -687,9 +712,13 @@ sub DESTROY {
     return if ${^GLOBAL_PHASE} eq 'DESTRUCT';
     return if $self->{_pid} != $$;
     delete $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} };
-    Future::IO::Redis::Bridge::fail_client($self->{_id},
+    Future::IO::Redis::Bridge::fail_client(
+        $self->{_id},
         Future::IO::Redis::Error::Disconnected->new(
-            message => 'client was destroyed', reason => 'client_destroyed'));
+            message => 'client was destroyed',
+            reason  => 'client_destroyed'
+        )
+    );
     delete $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} };
 }
 

@@ -24,18 +24,18 @@ use constant {
     TAG_EVENT => 3,
 };
 
-my $PID = 0;         # the process this state belongs to
-my $CLONED = 0;      # true in an ithread cloned from the interpreter that ran us
-my $WAKE_FH;         # handle on the core's wake-up descriptor
-my $READER;          # pending Future::IO->sysread on it
-my $PROTO;           # a Future of the running loop's class
-my @ABANDONED;       # inherited wake-up handles, kept open (see after_fork)
-my @QUEUE;           # drained records not yet dispatched
+my $PID    = 0;    # the process this state belongs to
+my $CLONED = 0;    # true in an ithread cloned from the interpreter that ran us
+my $WAKE_FH;       # handle on the core's wake-up descriptor
+my $READER;        # pending Future::IO->sysread on it
+my $PROTO;         # a Future of the running loop's class
+my @ABANDONED;     # inherited wake-up handles, kept open (see after_fork)
+my @QUEUE;         # drained records not yet dispatched
 
-our $NEXT_ID = 0;    # request ids, unique in the process
-our %PENDING;        # request id => [future, client id, command name]
-our %INFLIGHT;       # client id => commands sent and not yet answered
-our %CLIENTS;        # client id => client (weak)
+our $NEXT_ID = 0;  # request ids, unique in the process
+our %PENDING;      # request id => [future, client id, command name]
+our %INFLIGHT;     # client id => commands sent and not yet answered
+our %CLIENTS;      # client id => client (weak)
 
 my %ERROR_CLASS = (
     1 => 'Future::IO::Redis::Error::Connection',
@@ -49,18 +49,20 @@ my %ERROR_CLASS = (
 # watching its wake-up descriptor. Cheap when nothing changed.
 sub ensure {
     return if $PID == $$;
+
     # The core has one completion queue per process: a second interpreter
     # draining it would take the first one's replies.
-    die Future::IO::Redis::Error->new(message =>
-        'Future::IO::Redis cannot be used from an ithread cloned after it was loaded; '
-        . 'use it from the original thread (or load it only inside one thread)')
+    die Future::IO::Redis::Error->new(
+        message => 'Future::IO::Redis cannot be used from an ithread cloned after it was loaded; '
+            . 'use it from the original thread (or load it only inside one thread)' )
         if $CLONED;
     after_fork() if $PID;
-    my ($status, @rest) = Future::IO::Redis::_XS::runtime_fd();
-    die Future::IO::Redis::Error->new(message => "cannot start the Redis runtime: $rest[1]")
+    my ( $status, @rest ) = Future::IO::Redis::_XS::runtime_fd();
+    die Future::IO::Redis::Error->new( message => "cannot start the Redis runtime: $rest[1]" )
         if $status != 0;
-    open(my $fh, '<&=', $rest[0])
-        or die Future::IO::Redis::Error->new(message => "cannot watch the wake-up descriptor: $!");
+    open( my $fh, '<&=', $rest[0] )
+        or
+        die Future::IO::Redis::Error->new( message => "cannot watch the wake-up descriptor: $!" );
     $WAKE_FH = $fh;
     $PID     = $$;
     $PROTO //= _prototype();
@@ -70,12 +72,12 @@ sub ensure {
 # Runs in a new ithread's interpreter (perlmod, "Making your module
 # threadsafe"): everything cloned here belongs to the parent's runtime.
 sub CLONE {
-    $CLONED = 1;
-    $PID    = -1;
+    $CLONED   = 1;
+    $PID      = -1;
     %PENDING  = ();
     %INFLIGHT = ();
     %CLIENTS  = ();
-    @QUEUE = ();
+    @QUEUE    = ();
 }
 
 # Future::IO 0.13 has no constructor API: borrow the class (and, under
@@ -87,20 +89,26 @@ sub _prototype {
 }
 
 sub _watch {
-    my ($fh, $pid) = ($WAKE_FH, $$);
-    if ($PROTO->isa('IO::Async::Future') && $PROTO->can('loop')) {
+    my ( $fh, $pid ) = ( $WAKE_FH, $$ );
+    if ( $PROTO->isa('IO::Async::Future') && $PROTO->can('loop') ) {
+
         # IO::Async: one persistent watch on Future::IO's own loop, instead
         # of a chain of futures per wake-up (a third of a sequential
         # command's latency).
         my $loop = $PROTO->loop;
-        $loop->watch_io(handle => $fh, on_read_ready => sub {
-            # Inherited by a forked child (or a cloned ithread): drop it
-            # there, from inside the loop, which has re-made its poll set
-            # for the child by then. Never read it: that steals wake-ups.
-            return $loop->unwatch_io(handle => $fh, on_read_ready => 1) if $pid != $$ || $CLONED;
-            sysread($fh, my $count, 8);
-            drain();
-        });
+        $loop->watch_io(
+            handle        => $fh,
+            on_read_ready => sub {
+
+                # Inherited by a forked child (or a cloned ithread): drop it
+                # there, from inside the loop, which has re-made its poll set
+                # for the child by then. Never read it: that steals wake-ups.
+                return $loop->unwatch_io( handle => $fh, on_read_ready => 1 )
+                    if $pid != $$ || $CLONED;
+                sysread( $fh, my $count, 8 );
+                drain();
+            }
+        );
         return;
     }
     _arm_reader();
@@ -108,22 +116,26 @@ sub _watch {
 
 # Any other loop: keep one Future::IO->sysread pending on the descriptor.
 sub _arm_reader {
-    my $pid = $$;
-    my $reader = Future::IO->sysread($WAKE_FH, 8);
+    my $pid    = $$;
+    my $reader = Future::IO->sysread( $WAKE_FH, 8 );
     $READER = $reader;
-    $reader->on_ready(sub {
-        my $f = shift;
-        # on_ready also fires on cancel; a cancelled or inherited reader
-        # must never re-arm (a child reading the parent's descriptor would
-        # steal its wake-ups).
-        return if $f->is_cancelled || $pid != $$ || $CLONED || !$READER || $READER != $f;
-        warn "Future::IO::Redis: wake-up read failed: ", scalar $f->failure, "\n"
-            if $f->is_failed;
-        # Re-arm before dispatching, so code that runs a nested loop from a
-        # callback still sees later completions.
-        _arm_reader();
-        drain();
-    });
+    $reader->on_ready(
+        sub {
+            my $f = shift;
+
+            # on_ready also fires on cancel; a cancelled or inherited reader
+            # must never re-arm (a child reading the parent's descriptor would
+            # steal its wake-ups).
+            return if $f->is_cancelled || $pid != $$ || $CLONED || !$READER || $READER != $f;
+            warn "Future::IO::Redis: wake-up read failed: ", scalar $f->failure, "\n"
+                if $f->is_failed;
+
+            # Re-arm before dispatching, so code that runs a nested loop from a
+            # callback still sees later completions.
+            _arm_reader();
+            drain();
+        }
+    );
 }
 
 # A forked child: the parent's runtime, descriptor and futures are not
@@ -138,16 +150,19 @@ sub after_fork {
     }
     push @ABANDONED, $WAKE_FH if $WAKE_FH;
     undef $WAKE_FH;
-    $PID = 0;
+    $PID   = 0;
     @QUEUE = ();
     my @inherited = values %PENDING;
     %PENDING  = ();
     %INFLIGHT = ();
+
     for my $entry (@inherited) {
         my $f = $entry->[0];
         next if $f->is_ready;
         my $err = Future::IO::Redis::Error::Disconnected->new(
-            message => 'request was made by the parent process before fork', reason => 'fork');
+            message => 'request was made by the parent process before fork',
+            reason  => 'fork'
+        );
         eval { $f->fail($err); 1 } or warn $@;
     }
 }
@@ -164,21 +179,32 @@ sub failed_future {
 
 # Builds the typed error object for a core error record.
 sub error_object {
-    my ($record, %context) = @_;
-    my ($kind, $maybe, $detail, $message) = @$record;
-    my $class = $ERROR_CLASS{$kind} // 'Future::IO::Redis::Error';
-    my %fields = (message => $message);
-    if ($kind == 2) {
-        %fields = (%fields, command => uc($context{command} // q{}), timeout => $detail + 0,
-            maybe_executed => $maybe ? 1 : 0);
+    my ( $record, %context ) = @_;
+    my ( $kind, $maybe, $detail, $message ) = @$record;
+    my $class  = $ERROR_CLASS{$kind} // 'Future::IO::Redis::Error';
+    my %fields = ( message => $message );
+    if ( $kind == 2 ) {
+        %fields = (
+            %fields,
+            command        => uc( $context{command} // q{} ),
+            timeout        => $detail + 0,
+            maybe_executed => $maybe ? 1 : 0
+        );
     }
-    elsif ($kind == 5) {
+    elsif ( $kind == 5 ) {
         $fields{type} = $detail;
     }
-    elsif ($kind == 1) {
+    elsif ( $kind == 1 ) {
         my $client = $context{client};
-        %fields = (%fields, reason => $message,
-            ($client ? (host => $client->{host}, port => $client->{port}, path => $client->{path}) : ()));
+        %fields = (
+            %fields,
+            reason => $message,
+            (
+                $client
+                ? ( host => $client->{host}, port => $client->{port}, path => $client->{path} )
+                : ()
+            )
+        );
     }
     return $class->new(%fields);
 }
@@ -190,22 +216,24 @@ sub drain {
     return unless $PID == $$;
     push @QUEUE, @{ Future::IO::Redis::_XS::drain() };
     while (@QUEUE) {
-        my ($tag, $id, $payload) = splice @QUEUE, 0, 3;
-        if ($tag == TAG_EVENT) {
+        my ( $tag, $id, $payload ) = splice @QUEUE, 0, 3;
+        if ( $tag == TAG_EVENT ) {
             my $client = $CLIENTS{$id} or next;
-            $client->_on_event($payload->[0], error_object([ @$payload[1 .. 4] ], client => $client));
+            $client->_on_event( $payload->[0],
+                error_object( [ @$payload[ 1 .. 4 ] ], client => $client ) );
             next;
         }
         my $entry = delete $PENDING{$id} or next;
-        my ($f, $client_id, $command) = @$entry;
+        my ( $f, $client_id, $command ) = @$entry;
         $INFLIGHT{$client_id}--;
         next if $f->is_ready;    # cancelled by its caller
         my $ok = eval {
-            if ($tag == TAG_REPLY) {
+            if ( $tag == TAG_REPLY ) {
                 $f->done($payload);
             }
             else {
-                my $err = error_object($payload, command => $command, client => $CLIENTS{$client_id});
+                my $err
+                    = error_object( $payload, command => $command, client => $CLIENTS{$client_id} );
                 $f->fail($err);
             }
             1;
@@ -216,9 +244,9 @@ sub drain {
 
 # Fails every pending request of one client (disconnect, destruction).
 sub fail_client {
-    my ($client_id, $err) = @_;
+    my ( $client_id, $err ) = @_;
     return unless $INFLIGHT{$client_id};
-    for my $id (grep { $PENDING{$_}[1] == $client_id } keys %PENDING) {
+    for my $id ( grep { $PENDING{$_}[1] == $client_id } keys %PENDING ) {
         my $entry = delete $PENDING{$id};
         $INFLIGHT{$client_id}--;
         my $f = $entry->[0];

@@ -7,7 +7,7 @@ our $VERSION = '0.001';
 
 use overload
     '""'     => sub { $_[0]->message },
-    bool     => sub {1},
+    bool     => sub { 1 },
     fallback => 1;
 
 =head1 NAME
@@ -119,7 +119,7 @@ field under its own name. A single argument is taken as the message.
 =cut
 
 sub new {
-    my $class = shift;
+    my $class  = shift;
     my %fields = @_ == 1 ? ( message => $_[0] ) : @_;
     return bless {%fields}, ref $class || $class;
 }
@@ -162,7 +162,7 @@ categories>). Also callable as a class method.
 
 =cut
 
-sub category {'error'}
+sub category { 'error' }
 
 # Loaded after the base class is complete: each subclass "use parent"s this
 # file, which is already in %INC by now, so the cycle is harmless.

@@ -125,14 +125,14 @@ sub parse {
         or $fail->('expected scheme://...');
     $scheme = lc $scheme;
     my $kind = $SCHEME{$scheme}
-        or $fail->( "unsupported scheme '$scheme' (use redis, rediss, redis+unix or unix)" );
+        or $fail->("unsupported scheme '$scheme' (use redis, rediss, redis+unix or unix)");
 
     my $self = bless { scheme => $scheme, tls => $kind->{tls}, is_unix => $kind->{unix} }, $class;
 
     my ( $userinfo, $query );
     if ( $kind->{unix} ) {
-        ( $userinfo, $rest ) = ( $1, $2 ) if $rest =~ m{\A([^/].*?)?@(/.*)\z}s;
-        ( $rest, $query ) = ( $1, $2 ) if $rest =~ /\A([^?]*)\?(.*)\z/s;
+        ( $userinfo, $rest )  = ( $1, $2 ) if $rest =~ m{\A([^/].*?)?@(/.*)\z}s;
+        ( $rest,     $query ) = ( $1, $2 ) if $rest =~ /\A([^?]*)\?(.*)\z/s;
         $rest =~ s/#.*\z//s;
         $rest =~ m{\A/.}
             or $fail->('unix socket URI needs an absolute path, e.g. redis+unix:///run/redis.sock');
@@ -141,7 +141,8 @@ sub parse {
     else {
         ( $userinfo, $rest ) = ( $1, $2 ) if $rest =~ /\A(.*)@(.*)\z/s;
         my ( $authority, $db_path );
-        ( $authority, $db_path, $query ) = $rest =~ m{\A([^/?#]*)(/[^?#]*)?(?:\?([^#]*))?(?:#.*)?\z}s;
+        ( $authority, $db_path, $query )
+            = $rest =~ m{\A([^/?#]*)(/[^?#]*)?(?:\?([^#]*))?(?:#.*)?\z}s;
         $self->_parse_authority( $authority, $fail );
         if ( defined $db_path && $db_path ne '/' ) {
             ( my $db = $db_path ) =~ s{\A/}{};
@@ -316,8 +317,10 @@ C<protocol>, C<client_name>, and C<< tls => 1 >> for C<rediss>.
 sub to_options {
     my ($self) = @_;
     return (
-        ( map { defined $self->{$_} ? ( $_ => $self->{$_} ) : () }
-              qw(host port path database username password protocol client_name) ),
+        (
+            map { defined $self->{$_} ? ( $_ => $self->{$_} ) : () }
+                qw(host port path database username password protocol client_name)
+        ),
         ( $self->{tls} ? ( tls => 1 ) : () ),
     );
 }
@@ -349,11 +352,12 @@ sub as_string {
     else {
         my $host = $self->{host} // '';
         $s .= $host =~ /:/ ? '[' . ( $host =~ s/%/%25/r ) . ']' : $host;
-        $s .= ":$self->{port}"       if defined $self->{port};
-        $s .= "/$self->{database}"   if defined $self->{database};
+        $s .= ":$self->{port}"     if defined $self->{port};
+        $s .= "/$self->{database}" if defined $self->{database};
     }
     push @query, "protocol=$self->{protocol}" if defined $self->{protocol};
-    push @query, 'client_name=' . _encode( $self->{client_name}, '' ) if defined $self->{client_name};
+    push @query, 'client_name=' . _encode( $self->{client_name}, '' )
+        if defined $self->{client_name};
     $s .= '?' . join '&', @query if @query;
     return $s;
 }

@@ -76,7 +76,7 @@ sub port   { $_[0]{port} }
 sub path   { $_[0]{path} }
 sub reason { $_[0]{reason} }
 
-sub category {'connection'}
+sub category { 'connection' }
 
 1;
 

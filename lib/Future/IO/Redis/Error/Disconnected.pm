@@ -48,7 +48,7 @@ Returns C<disconnected>.
 
 sub reason { $_[0]{reason} }
 
-sub category {'disconnected'}
+sub category { 'disconnected' }
 
 1;
 

@@ -48,7 +48,7 @@ Returns C<protocol>.
 
 sub data { $_[0]{data} }
 
-sub category {'protocol'}
+sub category { 'protocol' }
 
 1;
 

@@ -87,7 +87,7 @@ Returns C<redis>.
 
 =cut
 
-sub category {'redis'}
+sub category { 'redis' }
 
 =head2 Predicates
 
@@ -207,7 +207,7 @@ my %TRANSIENT = map { $_ => 1 } qw(
 );
 
 sub is_transient { $TRANSIENT{ $_[0]->type } ? 1 : 0 }
-sub is_fatal     { $_[0]->is_transient ? 0 : 1 }
+sub is_fatal     { $_[0]->is_transient       ? 0 : 1 }
 
 =head2 redirect
 

@@ -66,7 +66,7 @@ sub command        { $_[0]{command} }
 sub timeout        { $_[0]{timeout} }
 sub maybe_executed { $_[0]{maybe_executed} ? 1 : 0 }
 
-sub category {'timeout'}
+sub category { 'timeout' }
 
 1;
 
