@@ -34,9 +34,10 @@ pub enum Request {
     Connect {
         id: u64,
     },
+    /// `cmd` is built straight from the caller's bytes: one copy.
     Command {
         id: u64,
-        args: Vec<Vec<u8>>,
+        cmd: Cmd,
         timeout: Timeout,
     },
     Disconnect,
@@ -209,7 +210,7 @@ impl ClientTask {
     fn on_request(&mut self, request: Request) {
         match request {
             Request::Connect { id } => self.on_connect_request(id),
-            Request::Command { id, args, timeout } => self.on_command(id, args, timeout),
+            Request::Command { id, cmd, timeout } => self.on_command(id, cmd, timeout),
             Request::Disconnect => self.close(),
         }
     }
@@ -228,11 +229,21 @@ impl ClientTask {
         }
     }
 
-    fn on_command(&mut self, id: u64, args: Vec<Vec<u8>>, timeout: Timeout) {
-        let limit = match timeout {
-            Timeout::Default => deadline::reply_timeout(&self.cfg, &args),
-            Timeout::Never => None,
-            Timeout::After(limit) => Some(limit),
+    fn on_command(&mut self, id: u64, cmd: Cmd, timeout: Timeout) {
+        let (name, limit) = {
+            let args: Vec<&[u8]> = cmd
+                .args_iter()
+                .filter_map(|arg| match arg {
+                    redis::Arg::Simple(bytes) => Some(bytes),
+                    _ => None,
+                })
+                .collect();
+            let limit = match timeout {
+                Timeout::Default => deadline::reply_timeout(&self.cfg, &args),
+                Timeout::Never => None,
+                Timeout::After(limit) => Some(limit),
+            };
+            (command_name(&args), limit)
         };
         let source = match &self.link {
             Link::Up { conn, .. } => Source::Ready(conn.clone()),
@@ -253,18 +264,9 @@ impl ClientTask {
             }
             Link::Connecting(_) | Link::Backoff(_) => self.wait_slot(),
         };
-        let mut cmd = Cmd::new();
-        for arg in &args {
-            cmd.arg(arg.as_slice());
-        }
         let deadline = limit.map(|l| (Instant::now() + l, l));
-        self.inflight.push(Box::pin(run_command(
-            id,
-            command_name(&args),
-            source,
-            cmd,
-            deadline,
-        )));
+        self.inflight
+            .push(Box::pin(run_command(id, name, source, cmd, deadline)));
     }
 
     fn wait_slot(&mut self) -> Source {
@@ -447,7 +449,7 @@ async fn run_command(
     (id, result)
 }
 
-fn command_name(args: &[Vec<u8>]) -> String {
+fn command_name(args: &[&[u8]]) -> String {
     args.first()
         .map(|name| String::from_utf8_lossy(name).to_ascii_uppercase())
         .unwrap_or_default()

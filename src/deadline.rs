@@ -43,29 +43,29 @@ fn parse_number(arg: &[u8]) -> Option<f64> {
 }
 
 /// What the client should wait for this command: `None` = forever.
-pub fn reply_timeout(cfg: &Config, args: &[Vec<u8>]) -> Option<Duration> {
+pub fn reply_timeout<A: AsRef<[u8]>>(cfg: &Config, args: &[A]) -> Option<Duration> {
     let Some((name, rest)) = args.split_first() else {
         return cfg.request_timeout;
     };
-    let Some(rule) = blocking_rule(name) else {
+    let Some(rule) = blocking_rule(name.as_ref()) else {
         return cfg.request_timeout;
     };
     let server_seconds = match rule {
-        TimeoutArg::LastSeconds => rest.last().and_then(|a| parse_number(a)),
-        TimeoutArg::FirstSeconds => rest.first().and_then(|a| parse_number(a)),
+        TimeoutArg::LastSeconds => rest.last().and_then(|a| parse_number(a.as_ref())),
+        TimeoutArg::FirstSeconds => rest.first().and_then(|a| parse_number(a.as_ref())),
         TimeoutArg::LastMillis => rest
             .last()
-            .and_then(|a| parse_number(a))
+            .and_then(|a| parse_number(a.as_ref()))
             .map(|ms| ms / 1000.0),
         TimeoutArg::BlockOptionMillis => {
             let block = rest
                 .iter()
-                .position(|a| a.eq_ignore_ascii_case(b"BLOCK"))
+                .position(|a| a.as_ref().eq_ignore_ascii_case(b"BLOCK"))
                 .and_then(|i| rest.get(i + 1));
             match block {
                 // XREAD without BLOCK does not block: ordinary deadline.
                 None => return cfg.request_timeout,
-                Some(ms) => parse_number(ms).map(|ms| ms / 1000.0),
+                Some(ms) => parse_number(ms.as_ref()).map(|ms| ms / 1000.0),
             }
         }
     };

@@ -11,6 +11,8 @@ use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use redis::Cmd;
+
 use crate::client::{ClientHandle, Request, Timeout};
 use crate::config::Config;
 use crate::error::CoreError;
@@ -78,15 +80,19 @@ unsafe fn guard(err: *mut FiorError, body: impl FnOnce() -> Result<c_int, CoreEr
 
 /// # Safety
 /// `ptrs`/`lens` point to `count` (pointer, length) pairs of readable bytes.
-unsafe fn byte_args(ptrs: *const *const u8, lens: *const usize, count: usize) -> Vec<Vec<u8>> {
+unsafe fn byte_slices<'a>(
+    ptrs: *const *const u8,
+    lens: *const usize,
+    count: usize,
+) -> Vec<&'a [u8]> {
     (0..count)
         .map(|i| {
             let p = *ptrs.add(i);
             let n = *lens.add(i);
             if n == 0 || p.is_null() {
-                Vec::new()
+                &[][..]
             } else {
-                std::slice::from_raw_parts(p, n).to_vec()
+                std::slice::from_raw_parts(p, n)
             }
         })
         .collect()
@@ -121,11 +127,11 @@ pub unsafe extern "C" fn fior_client_new(
     err: *mut FiorError,
 ) -> c_int {
     guard(err, || {
-        let words = byte_args(ptrs, lens, count);
+        let words = byte_slices(ptrs, lens, count);
         let pairs = words
             .chunks(2)
             .filter(|c| c.len() == 2)
-            .map(|c| (c[0].as_slice(), c[1].as_slice()));
+            .map(|c| (c[0], c[1]));
         let cfg = Config::from_pairs(pairs)?;
         let handle = ClientHandle::new(client_id, cfg)?;
         *out = Box::into_raw(Box::new(handle));
@@ -194,10 +200,14 @@ pub unsafe extern "C" fn fior_client_command(
                         .map_err(|_| CoreError::Invalid("timeout out of range".to_owned()))?,
                 )
             };
-            let args = byte_args(ptrs, lens, count);
+            // The one copy of the caller's bytes on the way out.
+            let mut cmd = Cmd::new();
+            for arg in byte_slices(ptrs, lens, count) {
+                cmd.arg(arg);
+            }
             h.send(Request::Command {
                 id: request_id,
-                args,
+                cmd,
                 timeout,
             })?;
             Ok(FIOR_OK)
