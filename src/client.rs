@@ -66,20 +66,13 @@ impl ClientHandle {
         let runtime = runtime::current()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let task = ClientTask::new(client_id, Arc::new(cfg), Arc::clone(&runtime.completions));
-        let completions = Arc::clone(&runtime.completions);
         // `unconstrained`: tokio's co-operative budget would otherwise make
         // some first polls return Pending and reorder commands.
-        let guarded = std::panic::AssertUnwindSafe(tokio::task::unconstrained(task.run(rx)))
-            .catch_unwind()
-            .map(move |outcome| {
-                if outcome.is_err() {
-                    completions.event(
-                        client_id,
-                        event::FAILED,
-                        &CoreError::Internal("internal error: client task panicked".to_owned()),
-                    );
-                }
-            });
+        let guarded = report_panic(
+            client_id,
+            Arc::clone(&runtime.completions),
+            tokio::task::unconstrained(task.run(rx)),
+        );
         runtime.handle.spawn(guarded);
         Ok(ClientHandle {
             pid: runtime.pid,
@@ -97,6 +90,26 @@ impl ClientHandle {
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
     }
+}
+
+/// Runs a client's task; if it panics, Perl is told (a FAILED event), so
+/// the client's futures fail instead of hanging.
+fn report_panic(
+    client_id: u64,
+    out: Arc<Completions>,
+    task: impl std::future::Future<Output = ()> + Send,
+) -> impl std::future::Future<Output = ()> + Send {
+    std::panic::AssertUnwindSafe(task)
+        .catch_unwind()
+        .map(move |outcome| {
+            if outcome.is_err() {
+                out.event(
+                    client_id,
+                    event::FAILED,
+                    &CoreError::Internal("internal error: client task panicked".to_owned()),
+                );
+            }
+        })
 }
 
 type CommandFuture =
@@ -453,4 +466,37 @@ fn command_name(args: &[&[u8]]) -> String {
     args.first()
         .map(|name| String::from_utf8_lossy(name).to_ascii_uppercase())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_task_becomes_a_failed_event() {
+        let out = Completions::new().expect("wake fd");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // keep the test output quiet
+        rt.block_on(report_panic(7, Arc::clone(&out), async {
+            panic!("boom");
+        }));
+        std::panic::set_hook(hook);
+        let batch = out.take();
+        assert_eq!(batch[0], b'V');
+        assert_eq!(u64::from_le_bytes(batch[1..9].try_into().expect("id")), 7);
+        assert_eq!(batch[9], event::FAILED);
+    }
+
+    #[test]
+    fn a_task_that_ends_normally_reports_nothing() {
+        let out = Completions::new().expect("wake fd");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(report_panic(7, Arc::clone(&out), async {}));
+        assert!(out.take().is_empty());
+    }
 }

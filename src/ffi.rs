@@ -284,3 +284,73 @@ pub unsafe extern "C" fn fior_batch_free(batch: *mut FiorBatch) {
     out.data = std::ptr::null();
     out.len = 0;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blank_error() -> FiorError {
+        FiorError {
+            kind: 0,
+            message: [0; MESSAGE_CAP],
+        }
+    }
+
+    fn message(err: &FiorError) -> String {
+        let bytes: Vec<u8> = err
+            .message
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn a_panic_never_crosses_the_boundary() {
+        let mut err = blank_error();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        // SAFETY: err is a live, writable FiorError.
+        let status = unsafe { guard(&mut err, || panic!("boom")) };
+        std::panic::set_hook(hook);
+        assert_eq!(status, FIOR_FAIL);
+        assert_eq!(err.kind, c_int::from(crate::error::kind::INTERNAL));
+        assert!(message(&err).contains("panic"));
+    }
+
+    #[test]
+    fn errors_become_status_and_text() {
+        let mut err = blank_error();
+        // SAFETY: err is a live, writable FiorError.
+        let status = unsafe { guard(&mut err, || Err(CoreError::Invalid("bad".to_owned()))) };
+        assert_eq!(status, FIOR_FAIL);
+        assert_eq!(err.kind, c_int::from(crate::error::kind::INVALID));
+        assert_eq!(message(&err), "bad");
+    }
+
+    #[test]
+    fn long_messages_are_cut_and_terminated() {
+        let mut err = blank_error();
+        let long = "x".repeat(2000);
+        // SAFETY: err is a live, writable FiorError.
+        unsafe { set_error(&mut err, &CoreError::Connection(long)) };
+        assert_eq!(message(&err).len(), MESSAGE_CAP - 1);
+    }
+
+    #[test]
+    fn bad_options_are_reported_not_panicked() {
+        let key = b"port".as_ptr();
+        let value = b"not-a-port".as_ptr();
+        let ptrs = [key, value];
+        let lens = [4usize, 10usize];
+        let mut out: *mut ClientHandle = std::ptr::null_mut();
+        let mut err = blank_error();
+        // SAFETY: ptrs/lens describe two live byte strings; out and err are writable.
+        let status =
+            unsafe { fior_client_new(1, ptrs.as_ptr(), lens.as_ptr(), 2, &mut out, &mut err) };
+        assert_eq!(status, FIOR_FAIL);
+        assert!(out.is_null());
+        assert!(message(&err).contains("port"));
+    }
+}
