@@ -58,7 +58,8 @@ pub enum Timeout {
 pub struct ClientHandle {
     pub pid: u32,
     requests: mpsc::UnboundedSender<Request>,
-    runtime: Arc<Runtime>,
+    /// Keeps the runtime this client's task lives on.
+    _runtime: Arc<Runtime>,
 }
 
 impl ClientHandle {
@@ -77,7 +78,7 @@ impl ClientHandle {
         Ok(ClientHandle {
             pid: runtime.pid,
             requests: tx,
-            runtime,
+            _runtime: runtime,
         })
     }
 
@@ -85,10 +86,6 @@ impl ClientHandle {
         self.requests
             .send(request)
             .map_err(|_| CoreError::Disconnected("client task has stopped".to_owned()))
-    }
-
-    pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
     }
 }
 
@@ -106,7 +103,9 @@ fn report_panic(
                 out.event(
                     client_id,
                     event::FAILED,
-                    &CoreError::Internal("internal error: client task panicked".to_owned()),
+                    Some(&CoreError::Internal(
+                        "internal error: client task panicked".to_owned(),
+                    )),
                 );
             }
         })
@@ -304,11 +303,7 @@ impl ClientTask {
                     let _ = waiter.send(Ok(conn.clone()));
                 }
                 self.link = Link::Up { conn, driver };
-                self.out.event(
-                    self.client_id,
-                    event::CONNECTED,
-                    &CoreError::Connection(String::new()),
-                );
+                self.out.event(self.client_id, event::CONNECTED, None);
                 for id in self.connect_ids.drain(..) {
                     self.out.reply(id, &Value::Okay);
                 }
@@ -316,13 +311,10 @@ impl ClientTask {
             LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
             LinkEvent::Lost => {
                 let reason = format!("connection to {} lost", self.cfg.describe());
-                self.out.event(
-                    self.client_id,
-                    event::DISCONNECTED,
-                    &CoreError::Connection(reason.clone()),
-                );
+                let lost = CoreError::Connection(reason);
                 self.out
-                    .event(self.client_id, event::ERROR, &CoreError::Connection(reason));
+                    .event(self.client_id, event::DISCONNECTED, Some(&lost));
+                self.out.event(self.client_id, event::ERROR, Some(&lost));
                 if self.cfg.reconnect {
                     self.reconnecting = true;
                     self.failed_attempts = 0;
@@ -332,11 +324,7 @@ impl ClientTask {
                 }
             }
             LinkEvent::RetryNow => {
-                self.out.event(
-                    self.client_id,
-                    event::RECONNECTING,
-                    &CoreError::Connection(String::new()),
-                );
+                self.out.event(self.client_id, event::RECONNECTING, None);
                 self.start_attempt();
             }
         }
@@ -348,7 +336,7 @@ impl ClientTask {
             for id in self.connect_ids.drain(..) {
                 self.out.error(id, &err);
             }
-            self.out.event(self.client_id, event::ERROR, &err);
+            self.out.event(self.client_id, event::ERROR, Some(&err));
             self.fail_waiting(&err);
             // A client that never connected tries again on next use (the
             // server may simply not be up yet); one that lost its
@@ -361,7 +349,7 @@ impl ClientTask {
             return;
         }
         self.failed_attempts += 1;
-        self.out.event(self.client_id, event::ERROR, &err);
+        self.out.event(self.client_id, event::ERROR, Some(&err));
         let max = self.cfg.backoff.max_attempts;
         if max != 0 && self.failed_attempts >= max {
             for id in self.connect_ids.drain(..) {

@@ -8,7 +8,8 @@
 //! Record layout (integers little-endian):
 //!   b'R' id:u64 value            a reply
 //!   b'E' id:u64 error            a failed request
-//!   b'V' client:u64 event:u8 error   a client event (connect, disconnect …)
+//!   b'V' client:u64 event:u8 error   a client event (connect, disconnect …);
+//!                                   an event without an error has kind 0
 //! error = kind:u8 maybe_executed:u8 detail:str message:str
 //!   (detail: the server's error code, or a timeout's seconds)
 //! str   = len:u32 bytes
@@ -82,12 +83,22 @@ impl Completions {
         });
     }
 
-    pub fn event(&self, client: u64, event: u8, err: &CoreError) {
+    /// A client event; `err` says what went wrong, for the events that
+    /// carry an error (ERROR, FAILED, DISCONNECTED's reason).
+    pub fn event(&self, client: u64, event: u8, err: Option<&CoreError>) {
         self.append(|buf| {
             buf.push(b'V');
             buf.extend_from_slice(&client.to_le_bytes());
             buf.push(event);
-            encode_error(buf, err);
+            match err {
+                Some(err) => encode_error(buf, err),
+                // kind 0: no error
+                None => {
+                    buf.extend_from_slice(&[0, 0]);
+                    reply::encode_str(buf, b"");
+                    reply::encode_str(buf, b"");
+                }
+            }
         });
     }
 

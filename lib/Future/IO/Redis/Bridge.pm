@@ -219,8 +219,13 @@ sub drain {
         my ( $tag, $id, $payload ) = splice @QUEUE, 0, 3;
         if ( $tag == TAG_EVENT ) {
             my $client = $CLIENTS{$id} or next;
-            $client->_on_event( $payload->[0],
-                error_object( [ @$payload[ 1 .. 4 ] ], client => $client ) );
+
+            # Kind 0: an event without an error (connected, reconnecting).
+            my $error
+                = $payload->[1]
+                ? error_object( [ @$payload[ 1 .. 4 ] ], client => $client )
+                : undef;
+            $client->_on_event( $payload->[0], $error );
             next;
         }
         my $entry = delete $PENDING{$id} or next;
