@@ -125,8 +125,7 @@ for my $case (@cases) {
     printf "%-36s%s\n", $title, join '', map { sprintf '%19.0f', $rate{$_} } @names;
     my $ours = $rate{'Future::IO::Redis'};
     printf "%-36s%s\n", '  Future::IO::Redis is x times', join '', map {
-        sprintf '%19s',
-            $_ eq 'Future::IO::Redis'
+        sprintf '%19s', $_ eq 'Future::IO::Redis'
             ? ''
             : sprintf( '%.2f', $ours / $rate{$_} )
     } @names;
