@@ -11,6 +11,25 @@
 
 #include "fior.h"
 
+/* The interpreter calling us: only one per process may use the core. */
+#ifdef MULTIPLICITY
+#  define FIOR_OWNER ((uint64_t)PTR2UV(my_perl))
+#else
+#  define FIOR_OWNER ((uint64_t)1)
+#endif
+
+/* A request accepted: (0, its id); else as FIOR_RETURN. */
+#define FIOR_RETURN_ID(status, err, id)                                 \
+    STMT_START {                                                        \
+        if ((status) == FIOR_OK) {                                      \
+            EXTEND(SP, 2);                                              \
+            ST(0) = sv_2mortal(newSViv(FIOR_OK));                       \
+            ST(1) = sv_2mortal(newSVuv((UV)(id)));                      \
+            XSRETURN(2);                                                \
+        }                                                               \
+        FIOR_RETURN(status, err);                                       \
+    } STMT_END
+
 /* Arguments beyond this many use the heap. */
 #define FIOR_STACK_ARGS 16
 
@@ -161,16 +180,27 @@ static SV *decode_error(pTHX_ reader *r) {
 /* Collects the byte view of each argument. Returns -1 when all are
  * strings, else the index of the first that is not (undef, a plain
  * reference, or an empty command name) with *why saying which; nothing is
- * sent then, so a command never reaches the server half-written. */
+ * sent then, so a command never reaches the server half-written.
+ *
+ * An argument with get-magic (tied, $1 …) or string overloading is first
+ * copied into a plain mortal string: running the magic of a later argument
+ * (the same tied scalar twice, say) may free or move the buffer an earlier
+ * pointer refers to. */
 static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
                             size_t *lens, const char **why) {
     size_t i;
     for (i = 0; i < count; i++) {
         STRLEN len;
         SV *sv = svs[i];
-        SvGETMAGIC(sv);
+        if (SvGMAGICAL(sv) || SvAMAGIC(sv)) {
+            SV *copy = sv_newmortal();
+            SvGETMAGIC(sv);
+            if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
+            sv_copypv_nomg(copy, sv);
+            sv = copy;
+        }
         if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
-        if (SvROK(sv) && !SvAMAGIC(sv)) { *why = "is a reference, not a string"; return (SSize_t)i; }
+        if (SvROK(sv)) { *why = "is a reference, not a string"; return (SSize_t)i; }
         ptrs[i] = (const uint8_t *)SvPV_nomg(sv, len);
         lens[i] = len;
         if (i == 0 && len == 0) { *why = "is empty"; return 0; }
@@ -188,7 +218,7 @@ runtime_fd()
     fior_error err;
     int fd = -1, status;
   PPCODE:
-    status = fior_runtime_fd(&fd, &err);
+    status = fior_runtime_fd(FIOR_OWNER, &fd, &err);
     if (status != FIOR_OK) {
         EXTEND(SP, 3);
         PUSHs(sv_2mortal(newSViv(status)));
@@ -217,7 +247,7 @@ client_new(UV client_id, ...)
     SAVEFREEPV(lens);
     if (collect_args(aTHX_ &ST(1), count, ptrs, lens, &why) >= 0)
         croak("Future::IO::Redis: bad option value: it %s", why);
-    status = fior_client_new((uint64_t)client_id, ptrs, lens, count, &handle, &err);
+    status = fior_client_new(FIOR_OWNER, (uint64_t)client_id, ptrs, lens, count, &handle, &err);
     if (status != FIOR_OK) {
         EXTEND(SP, 3);
         PUSHs(sv_2mortal(newSViv(status)));
@@ -229,6 +259,18 @@ client_new(UV client_id, ...)
     PUSHs(sv_2mortal(newSViv(FIOR_OK)));
     PUSHs(sv_2mortal(sv_setref_pv(newSV(0), "Future::IO::Redis::_Handle", (void *)handle)));
 
+UV
+next_id()
+  CODE:
+    RETVAL = (UV)fior_next_id();
+  OUTPUT:
+    RETVAL
+
+void
+release_owner()
+  CODE:
+    fior_release_owner(FIOR_OWNER);
+
 void
 drain()
   PREINIT:
@@ -239,7 +281,7 @@ drain()
     AV *out;
     const char *broken = NULL;
   PPCODE:
-    status = fior_drain(&batch, &err);
+    status = fior_drain(FIOR_OWNER, &batch, &err);
     if (status != FIOR_OK)
         croak("Future::IO::Redis: cannot drain completions: %s", err.message);
     out = newAV();
@@ -281,26 +323,28 @@ drain()
 MODULE = Future::IO::Redis    PACKAGE = Future::IO::Redis::_Handle
 
 void
-connect(fior_client *handle, UV request_id)
+connect(fior_client *handle)
   PREINIT:
     fior_error err;
     int status;
+    uint64_t id = 0;
   PPCODE:
-    status = fior_client_connect(handle, (uint64_t)request_id, &err);
-    FIOR_RETURN(status, err);
+    status = fior_client_connect(handle, &id, &err);
+    FIOR_RETURN_ID(status, err, id);
 
 void
-command(fior_client *handle, UV request_id, NV timeout, ...)
+command(fior_client *handle, NV timeout, ...)
   PREINIT:
     fior_error err;
     int status;
+    uint64_t id = 0;
     const uint8_t *stack_ptrs[FIOR_STACK_ARGS];
     size_t stack_lens[FIOR_STACK_ARGS];
     const uint8_t **ptrs = stack_ptrs;
     size_t *lens = stack_lens;
     const char *why = NULL;
     SSize_t bad;
-    size_t count = items - 3;
+    size_t count = items - 2;
   PPCODE:
     if (count > FIOR_STACK_ARGS) {
         Newx(ptrs, count, const uint8_t *);
@@ -312,7 +356,7 @@ command(fior_client *handle, UV request_id, NV timeout, ...)
         bad = 0;
         why = "is missing";
     } else {
-        bad = collect_args(aTHX_ &ST(3), count, ptrs, lens, &why);
+        bad = collect_args(aTHX_ &ST(2), count, ptrs, lens, &why);
     }
     if (bad >= 0) {
         /* (status, kind, message, index of the bad argument) */
@@ -323,18 +367,8 @@ command(fior_client *handle, UV request_id, NV timeout, ...)
         ST(3) = sv_2mortal(newSViv(bad));
         XSRETURN(4);
     }
-    status = fior_client_command(handle, (uint64_t)request_id, (double)timeout,
-                                 ptrs, lens, count, &err);
-    FIOR_RETURN(status, err);
-
-void
-disconnect(fior_client *handle)
-  PREINIT:
-    fior_error err;
-    int status;
-  PPCODE:
-    status = fior_client_disconnect(handle, &err);
-    FIOR_RETURN(status, err);
+    status = fior_client_command(handle, (double)timeout, ptrs, lens, count, &id, &err);
+    FIOR_RETURN_ID(status, err, id);
 
 void
 DESTROY(fior_client *handle)

@@ -35,17 +35,20 @@ typedef struct {
     void          *owner;
 } fior_batch;
 
-int  fior_runtime_fd(int *fd_out, fior_error *err);
-int  fior_client_new(uint64_t client_id, const uint8_t *const *ptrs,
+/* owner: the Perl interpreter (one per process may use the core). */
+int  fior_runtime_fd(uint64_t owner, int *fd_out, fior_error *err);
+int  fior_client_new(uint64_t owner, uint64_t client_id, const uint8_t *const *ptrs,
                      const size_t *lens, size_t count, fior_client **out,
                      fior_error *err);
-int  fior_client_connect(fior_client *h, uint64_t request_id, fior_error *err);
-int  fior_client_command(fior_client *h, uint64_t request_id, double timeout,
+/* Both give the request's id (unique in the process) in *id_out. */
+int  fior_client_connect(fior_client *h, uint64_t *id_out, fior_error *err);
+int  fior_client_command(fior_client *h, double timeout,
                          const uint8_t *const *ptrs, const size_t *lens,
-                         size_t count, fior_error *err);
-int  fior_client_disconnect(fior_client *h, fior_error *err);
+                         size_t count, uint64_t *id_out, fior_error *err);
 void fior_client_free(fior_client *h);
-int  fior_drain(fior_batch *batch, fior_error *err);
+int  fior_drain(uint64_t owner, fior_batch *batch, fior_error *err);
+uint64_t fior_next_id(void);
+void fior_release_owner(uint64_t owner);
 void fior_batch_free(fior_batch *batch);
 
 #endif

@@ -40,7 +40,7 @@ pub fn delay(policy: &Backoff, attempt: u32, jitter: &mut Jitter) -> Duration {
     let base = policy.delay.as_secs_f64() * 2f64.powi(exponent);
     let capped = base.min(policy.max.as_secs_f64());
     let spread = policy.jitter * capped * jitter.next_signed();
-    Duration::from_secs_f64((capped + spread).max(0.0))
+    Duration::try_from_secs_f64((capped + spread).max(0.0)).unwrap_or(policy.max)
 }
 
 #[cfg(test)]

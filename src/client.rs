@@ -10,6 +10,7 @@
 //! dropped there and never reaches the next caller.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,6 @@ pub enum Request {
         cmd: Cmd,
         timeout: Timeout,
     },
-    Disconnect,
 }
 
 /// Per-command deadline choice.
@@ -53,6 +53,14 @@ pub enum Timeout {
     After(Duration),
 }
 
+/// Request ids are unique in the process, not per Perl interpreter, so a
+/// completion can never be taken for another interpreter's request.
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+pub fn next_request_id() -> u64 {
+    NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The Perl thread's side of a client.
 #[derive(Debug)]
 pub struct ClientHandle {
@@ -63,8 +71,8 @@ pub struct ClientHandle {
 }
 
 impl ClientHandle {
-    pub fn new(client_id: u64, cfg: Config) -> Result<ClientHandle, CoreError> {
-        let runtime = runtime::current()?;
+    pub fn new(owner: u64, client_id: u64, cfg: Config) -> Result<ClientHandle, CoreError> {
+        let runtime = runtime::current(owner)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let task = ClientTask::new(client_id, Arc::new(cfg), Arc::clone(&runtime.completions));
         // `unconstrained`: tokio's co-operative budget would otherwise make
@@ -126,7 +134,7 @@ type Attempt = Pin<Box<dyn std::future::Future<Output = Opened> + Send>>;
 type Opened = Result<(MultiplexedConnection, Driver), CoreError>;
 
 enum Link {
-    /// Never connected, or closed by the user: the next command connects.
+    /// Never connected: the next command connects.
     Idle,
     Connecting(Attempt),
     Up {
@@ -223,16 +231,22 @@ impl ClientTask {
         match request {
             Request::Connect { id } => self.on_connect_request(id),
             Request::Command { id, cmd, timeout } => self.on_command(id, cmd, timeout),
-            Request::Disconnect => self.close(),
         }
     }
 
     fn on_connect_request(&mut self, id: u64) {
         match self.link {
             Link::Up { .. } => self.out.reply(id, &Value::Okay),
+            // Joins the attempt in progress, first connect or reconnect: it
+            // succeeds or fails with that attempt.
             Link::Connecting(_) => self.connect_ids.push(id),
-            Link::Idle | Link::Down | Link::Backoff(_) => {
-                // An explicit connect starts a fresh cycle at once.
+            // During a reconnect back-off: try now, within the same cycle
+            // (the commands waiting for it keep waiting).
+            Link::Backoff(_) => {
+                self.connect_ids.push(id);
+                self.start_attempt();
+            }
+            Link::Idle | Link::Down => {
                 self.connect_ids.push(id);
                 self.reconnecting = false;
                 self.failed_attempts = 0;
@@ -276,7 +290,8 @@ impl ClientTask {
             }
             Link::Connecting(_) | Link::Backoff(_) => self.wait_slot(),
         };
-        let deadline = limit.map(|l| (Instant::now() + l, l));
+        // A deadline past what the clock can hold means none.
+        let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
         self.inflight
             .push(Box::pin(run_command(id, name, source, cmd, deadline)));
     }
@@ -350,11 +365,12 @@ impl ClientTask {
         }
         self.failed_attempts += 1;
         self.out.event(self.client_id, event::ERROR, Some(&err));
+        // An explicit `connect` reports this attempt; the cycle goes on.
+        for id in self.connect_ids.drain(..) {
+            self.out.error(id, &err);
+        }
         let max = self.cfg.backoff.max_attempts;
         if max != 0 && self.failed_attempts >= max {
-            for id in self.connect_ids.drain(..) {
-                self.out.error(id, &err);
-            }
             self.fail_waiting(&CoreError::Disconnected(format!(
                 "gave up reconnecting after {} attempts: {err}",
                 self.failed_attempts
@@ -379,19 +395,6 @@ impl ClientTask {
         for waiter in self.waiting.drain(..) {
             let _ = waiter.send(Err(err.clone()));
         }
-    }
-
-    /// The user closed the client: drop the connection, fail the waiters.
-    fn close(&mut self) {
-        for id in self.connect_ids.drain(..) {
-            self.out.error(
-                id,
-                &CoreError::Disconnected("disconnected by the client".to_owned()),
-            );
-        }
-        self.waiting.clear();
-        self.reconnecting = false;
-        self.link = Link::Idle;
     }
 }
 

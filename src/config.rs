@@ -97,10 +97,26 @@ fn flag(value: &[u8]) -> bool {
     !(value.is_empty() || value == b"0")
 }
 
+/// The longest wait an option may ask for (about 68 years): anything
+/// longer is surely a mistake, and must not overflow a clock later.
+pub const MAX_SECONDS: f64 = 2_147_483_647.0;
+
+/// Seconds → Duration, rejecting what no clock can hold.
+fn seconds(key: &str, value: &[u8]) -> Result<Duration, CoreError> {
+    let n = number(key, value)?;
+    if n > MAX_SECONDS {
+        return Err(CoreError::Invalid(format!(
+            "option '{key}' must be at most {MAX_SECONDS} seconds"
+        )));
+    }
+    Duration::try_from_secs_f64(n)
+        .map_err(|_| CoreError::Invalid(format!("option '{key}' is out of range")))
+}
+
 /// Seconds → Duration, with 0 meaning "no deadline".
 fn seconds_or_none(key: &str, value: &[u8]) -> Result<Option<Duration>, CoreError> {
-    let n = number(key, value)?;
-    Ok((n > 0.0).then(|| Duration::from_secs_f64(n)))
+    let d = seconds(key, value)?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 fn integer<T: std::str::FromStr>(key: &str, value: &[u8]) -> Result<T, CoreError> {
@@ -141,16 +157,10 @@ impl Config {
                 "protocol" => cfg.protocol = integer(key, value)?,
                 "connect_timeout" => cfg.connect_timeout = seconds_or_none(key, value)?,
                 "request_timeout" => cfg.request_timeout = seconds_or_none(key, value)?,
-                "blocking_timeout_buffer" => {
-                    cfg.blocking_timeout_buffer = Duration::from_secs_f64(number(key, value)?)
-                }
+                "blocking_timeout_buffer" => cfg.blocking_timeout_buffer = seconds(key, value)?,
                 "reconnect" => cfg.reconnect = flag(value),
-                "reconnect_delay" => {
-                    cfg.backoff.delay = Duration::from_secs_f64(number(key, value)?)
-                }
-                "reconnect_delay_max" => {
-                    cfg.backoff.max = Duration::from_secs_f64(number(key, value)?)
-                }
+                "reconnect_delay" => cfg.backoff.delay = seconds(key, value)?,
+                "reconnect_delay_max" => cfg.backoff.max = seconds(key, value)?,
                 "reconnect_jitter" => cfg.backoff.jitter = number(key, value)?,
                 "reconnect_max_attempts" => cfg.backoff.max_attempts = integer(key, value)?,
                 "tls" => use_tls = flag(value),
@@ -221,6 +231,9 @@ mod tests {
         assert!(parse(&[("port", "70000")]).is_err());
         assert!(parse(&[("request_timeout", "-1")]).is_err());
         assert!(parse(&[("protocol", "4")]).is_err());
+        assert!(parse(&[("request_timeout", "1e300")]).is_err());
+        assert!(parse(&[("request_timeout", "1.6e19")]).is_err());
+        assert!(parse(&[("reconnect_delay_max", "1e300")]).is_err());
         assert!(parse(&[("nope", "1")]).is_err());
     }
 

@@ -73,7 +73,11 @@ pub fn reply_timeout<A: AsRef<[u8]>>(cfg: &Config, args: &[A]) -> Option<Duratio
         // An unparseable timeout is the server's to reject; wait normally.
         None => cfg.request_timeout,
         Some(0.0) => None,
-        Some(s) => Some(Duration::from_secs_f64(s) + cfg.blocking_timeout_buffer),
+        // A timeout no clock can hold is the server's to reject ("timeout
+        // is out of range"); the client just does not add a deadline.
+        Some(s) => Duration::try_from_secs_f64(s)
+            .ok()
+            .and_then(|d| d.checked_add(cfg.blocking_timeout_buffer)),
     }
 }
 
@@ -118,6 +122,16 @@ mod tests {
         assert_eq!(
             reply_timeout(&cfg(), &words("XREADGROUP GROUP g c BLOCK 500 STREAMS s >")),
             Some(Duration::from_secs_f64(2.5))
+        );
+    }
+
+    #[test]
+    fn absurd_timeouts_do_not_panic() {
+        assert_eq!(reply_timeout(&cfg(), &words("BLPOP k 1e300")), None);
+        assert_eq!(reply_timeout(&cfg(), &words("WAIT 1 1e300")), None);
+        assert_eq!(
+            reply_timeout(&cfg(), &words("BLPOP k inf")),
+            Some(Duration::from_secs(5))
         );
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use redis::Cmd;
 
-use crate::client::{ClientHandle, Request, Timeout};
+use crate::client::{next_request_id, ClientHandle, Request, Timeout};
 use crate::config::Config;
 use crate::error::CoreError;
 use crate::runtime;
@@ -99,14 +99,19 @@ unsafe fn byte_slices<'a>(
 }
 
 /// Starts (or re-starts after fork) this process's runtime and returns the
-/// descriptor Perl must watch for readability.
+/// descriptor Perl must watch for readability. `owner` identifies the Perl
+/// interpreter; only one may use the runtime of a process.
 ///
 /// # Safety
 /// `fd_out` points to a writable int; `err` as in `guard`.
 #[no_mangle]
-pub unsafe extern "C" fn fior_runtime_fd(fd_out: *mut c_int, err: *mut FiorError) -> c_int {
+pub unsafe extern "C" fn fior_runtime_fd(
+    owner: u64,
+    fd_out: *mut c_int,
+    err: *mut FiorError,
+) -> c_int {
     guard(err, || {
-        let rt = runtime::current()?;
+        let rt = runtime::current(owner)?;
         *fd_out = rt.completions.wake_fd();
         Ok(FIOR_OK)
     })
@@ -116,9 +121,10 @@ pub unsafe extern "C" fn fior_runtime_fd(fd_out: *mut c_int, err: *mut FiorError
 /// odd positions). Does no I/O.
 ///
 /// # Safety
-/// `out` points to a writable pointer; argument arrays as in `byte_args`.
+/// `out` points to a writable pointer; argument arrays as in `byte_slices`.
 #[no_mangle]
 pub unsafe extern "C" fn fior_client_new(
+    owner: u64,
     client_id: u64,
     ptrs: *const *const u8,
     lens: *const usize,
@@ -133,7 +139,7 @@ pub unsafe extern "C" fn fior_client_new(
             .filter(|c| c.len() == 2)
             .map(|c| (c[0], c[1]));
         let cfg = Config::from_pairs(pairs)?;
-        let handle = ClientHandle::new(client_id, cfg)?;
+        let handle = ClientHandle::new(owner, client_id, cfg)?;
         *out = Box::into_raw(Box::new(handle));
         Ok(FIOR_OK)
     })
@@ -159,30 +165,33 @@ unsafe fn with_handle(
 #[no_mangle]
 pub unsafe extern "C" fn fior_client_connect(
     handle: *mut ClientHandle,
-    request_id: u64,
+    id_out: *mut u64,
     err: *mut FiorError,
 ) -> c_int {
     guard(err, || {
         with_handle(handle, |h| {
-            h.send(Request::Connect { id: request_id })?;
+            let id = next_request_id();
+            h.send(Request::Connect { id })?;
+            *id_out = id;
             Ok(FIOR_OK)
         })
     })
 }
 
-/// Queues one command. `timeout` < 0: the default rules; 0: none; > 0:
-/// that many seconds.
+/// Queues one command and gives its request id. `timeout` < 0: the
+/// default rules; 0: none; > 0: that many seconds.
 ///
 /// # Safety
-/// `handle` from `fior_client_new`; argument arrays as in `byte_args`.
+/// `handle` from `fior_client_new`; argument arrays as in `byte_slices`;
+/// `id_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn fior_client_command(
     handle: *mut ClientHandle,
-    request_id: u64,
     timeout: f64,
     ptrs: *const *const u8,
     lens: *const usize,
     count: usize,
+    id_out: *mut u64,
     err: *mut FiorError,
 ) -> c_int {
     guard(err, || {
@@ -205,35 +214,30 @@ pub unsafe extern "C" fn fior_client_command(
             for arg in byte_slices(ptrs, lens, count) {
                 cmd.arg(arg);
             }
-            h.send(Request::Command {
-                id: request_id,
-                cmd,
-                timeout,
-            })?;
+            let id = next_request_id();
+            h.send(Request::Command { id, cmd, timeout })?;
+            *id_out = id;
             Ok(FIOR_OK)
         })
     })
 }
 
-/// Closes the connection (no QUIT: the socket is simply dropped).
-///
-/// # Safety
-/// `handle` from `fior_client_new`; `err` as in `guard`.
+/// A fresh id, unique in the process (client ids come from here).
 #[no_mangle]
-pub unsafe extern "C" fn fior_client_disconnect(
-    handle: *mut ClientHandle,
-    err: *mut FiorError,
-) -> c_int {
-    guard(err, || {
-        with_handle(handle, |h| {
-            h.send(Request::Disconnect)?;
-            Ok(FIOR_OK)
-        })
-    })
+pub extern "C" fn fior_next_id() -> u64 {
+    next_request_id()
 }
 
-/// Releases a handle. In a forked child the handle is the parent's: it is
-/// forgotten, never dropped (dropping would touch the parent's runtime).
+/// The Perl interpreter `owner` is going away: let another use the runtime.
+#[no_mangle]
+pub extern "C" fn fior_release_owner(owner: u64) {
+    let _ = catch_unwind(|| runtime::release(owner));
+}
+
+/// Releases a handle: its task then closes the connection (no QUIT, the
+/// socket is simply dropped). In a forked child the handle is the
+/// parent's: it is forgotten, never dropped (dropping would touch the
+/// parent's runtime).
 ///
 /// # Safety
 /// `handle` is null or from `fior_client_new`, and is not used afterwards.
@@ -257,9 +261,13 @@ pub unsafe extern "C" fn fior_client_free(handle: *mut ClientHandle) {
 /// # Safety
 /// `batch` points to a writable `FiorBatch`; `err` as in `guard`.
 #[no_mangle]
-pub unsafe extern "C" fn fior_drain(batch: *mut FiorBatch, err: *mut FiorError) -> c_int {
+pub unsafe extern "C" fn fior_drain(
+    owner: u64,
+    batch: *mut FiorBatch,
+    err: *mut FiorError,
+) -> c_int {
     guard(err, || {
-        let rt = runtime::current()?;
+        let rt = runtime::current(owner)?;
         let data = Box::new(rt.completions.take());
         let out = &mut *batch;
         out.data = data.as_ptr();
@@ -348,7 +356,7 @@ mod tests {
         let mut err = blank_error();
         // SAFETY: ptrs/lens describe two live byte strings; out and err are writable.
         let status =
-            unsafe { fior_client_new(1, ptrs.as_ptr(), lens.as_ptr(), 2, &mut out, &mut err) };
+            unsafe { fior_client_new(1, 1, ptrs.as_ptr(), lens.as_ptr(), 2, &mut out, &mut err) };
         assert_eq!(status, FIOR_FAIL);
         assert!(out.is_null());
         assert!(message(&err).contains("port"));

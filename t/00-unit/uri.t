@@ -214,6 +214,20 @@ subtest 'mask' => sub {
     is $CLASS->mask('redis://h/0?password=hunter2&x=1'), 'redis://h/0?password=***&x=1',
         'password param';
     is $CLASS->mask(undef), undef, 'undef';
+
+    # Malformed strings still never show the password (regression: the
+    # mask once needed a well-formed "scheme://" to find it).
+    for my $bad (
+        'redis:/:hunter2@localhost:6379', ':hunter2@localhost:6379',
+        'redis//user:hunter2@host',       'redis+unix://:hunter2@sock',
+        'redis://u:hun/ter2@h',           'redis://u:hun:ter2@h'
+    ) {
+        unlike $CLASS->mask($bad), qr/hunter2|hun|ter2/, "masked: $bad";
+        my $err = dies { $CLASS->parse($bad) };
+        unlike $err // '', qr/hunter2|ter2/, "error (if any) hides it: $bad";
+    }
+    is $CLASS->mask('redis+unix://:pw@/tmp/x@y'), 'redis+unix://:***@/tmp/x@y',
+        'unix credentials end at the first @/';
 };
 
 subtest 'errors' => sub {

@@ -133,6 +133,52 @@ fails_cleanly(
     'CLIENT REPLY refused'
 );
 
+subtest 'a tied scalar passed twice' => sub {
+
+    # Regression: the first argument's buffer was read after the second's
+    # FETCH had freed it (use after free; garbage reached the server).
+    {
+
+        package GrowingTie;
+        sub TIESCALAR { my $n = 0;     bless \$n, shift }
+        sub FETCH     { my $n = shift; ++$$n == 1 ? 'k' x 20 : 'v' x 100_000 }
+        sub STORE     { }
+    }
+    tie my $tied, 'GrowingTie';
+    is( $redis->command( 'SET', $tied, $tied )->get, 'OK', 'SET with the same tied scalar twice' );
+    is( $redis->command( 'STRLEN', 'k' x 20 )->get, 100_000,
+        'value is what the second FETCH gave' );
+    $redis->del( 'k' x 20 )->get;
+};
+
+subtest 'refusals see through objects that stringify' => sub {
+    {
+
+        package WordObject;
+        use overload '""' => sub { ${ $_[0] } }, fallback => 1;
+    }
+    my $word = bless \( my $w = 'SUBSCRIBE' ), 'WordObject';
+    fails_cleanly( $redis->command( $word, 'ch' ), qr/SUBSCRIBE/, 'SUBSCRIBE as an object' );
+    is( $redis->ping->get, 'PONG', 'connection still answers commands' );
+};
+
+subtest 'absurd timeouts are refused or left to the server, never a crash' => sub {
+    like(
+        dies { Future::IO::Redis->new( request_timeout => 1e300 ) },
+        qr/option 'request_timeout'/,
+        'request_timeout => 1e300'
+    );
+    like(
+        dies { Future::IO::Redis->new( reconnect_delay_max => 1.6e19 ) },
+        qr/option 'reconnect_delay_max'/,
+        'reconnect_delay_max => 1.6e19'
+    );
+    my $f = $redis->command( 'BLPOP', "$key:none", '1e300' );
+    $loop->await($f);
+    isa_ok( $f->failure, 'Future::IO::Redis::Error::Redis' );    # the server's "out of range"
+    is( $redis->ping->get, 'PONG', 'client still usable' );
+};
+
 is( $redis->set( $key, 'still fine' )->get, 'OK',         'client usable after bad input' );
 is( $redis->get($key)->get,                 'still fine', 'and nothing half-written was sent' );
 

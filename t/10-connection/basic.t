@@ -146,5 +146,22 @@ subtest 'disconnect' => sub {
     $r->disconnect;
 };
 
+subtest 'disconnect survives a failure callback that runs the loop' => sub {
+
+    # Regression: a nested loop run from a failure callback settled later
+    # entries while disconnect() was failing them; disconnect died.
+    my $r     = Future::IO::Redis->new(%$srv);
+    my $other = Future::IO::Redis->new(%$srv);
+    $loop->await( Future->needs_all( $r->connect, $other->connect ) )->get;
+    my @f = map { $r->command( 'BLPOP', "$key:none:$_", 2 ) } 1 .. 5;
+    my $nested;
+    $_->on_fail( sub { $nested //= $other->ping->get } ) for @f;
+    ok( lives { $r->disconnect }, 'disconnect returned' );
+    is( $nested,                        'PONG', 'the callback ran its nested loop' );
+    is( [ grep { !$_->is_failed } @f ], [],     'every pending command failed' );
+    is( $r->inflight_count,             0,      'nothing counted in flight' );
+    $other->disconnect;
+};
+
 $redis->disconnect;
 done_testing;

@@ -3,6 +3,7 @@
 use Test2::V0;
 use Future::IO::Redis;
 use POSIX ();
+use Future::IO;
 use lib 't/lib';
 use FIORTest;
 
@@ -30,6 +31,36 @@ is( $redis->incr("$key:n")->get,    6,   'parent keeps working while the child r
 is( do { local $/; <$from_child> }, 'v', 'child read through its own connection' );
 waitpid $pid, 0;
 is( $redis->incr("$key:n")->get, 7, 'parent still fine after the child exited' );
+
+subtest 'a forked child that uses Future::IO never takes the parent\'s wake-ups' => sub {
+
+    # Regression: a read kept pending on the wake-up descriptor ran in the
+    # child's loop and consumed the parent's wake-up; the parent stalled.
+    my $pid = fork // die "fork: $!";
+    if ( !$pid ) {
+        Future::IO->sleep(0.01)->get for 1 .. 100;
+        POSIX::_exit(0);
+    }
+    my $answered = 0;
+    for my $i ( 1 .. 300 ) {
+        my $f = $redis->command( 'ECHO', "x$i" );
+        my $w = Future->wait_any( $f,
+            Future::IO->sleep(10)->then( sub { Future->fail("stalled\n") } ) );
+        last unless eval { $w->get eq "x$i" };
+        $answered++;
+    }
+    waitpid $pid, 0;
+    is( $answered, 300, 'every command answered while the child ran its own loop' );
+};
+
+subtest 'waiting does not spin' => sub {
+    my @before = times;
+    is( $redis->command( 'BLPOP', "$key:nothing", 1 )->get, undef,
+        'a one-second server-side wait' );
+    my @after = times;
+    my $cpu   = ( $after[0] - $before[0] ) + ( $after[1] - $before[1] );
+    ok( $cpu < 0.5, "the process slept rather than spun (CPU ${cpu}s)" );
+};
 
 is( $redis->del( $key, "$key:n" )->get, 2, 'cleanup' );
 $redis->disconnect;

@@ -7,6 +7,7 @@ use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORServer;
+use Time::HiRes ();
 
 my $loop   = IO::Async::Loop->new;
 my $server = FIORServer->new;
@@ -71,6 +72,52 @@ subtest 'connect to a server that is not there' => sub {
     ok( !$redis->is_connected, 'not connected' );
     $server->start;
     is( $redis->connect->get->ping->get, 'PONG', 'connect works once it is up' );
+    $redis->disconnect;
+};
+
+subtest 'a late "connected" after disconnect does not make the client look connected' => sub {
+
+    # Regression: the event of a connect that finished before disconnect()
+    # was applied after it, so a failing reconnect still showed connected.
+    my $redis = Future::IO::Redis->new( host => '127.0.0.1', port => $server->port );
+    my $first = $redis->connect;
+    Time::HiRes::sleep(0.3);    # the core finishes; the loop has not run yet
+    $redis->disconnect;
+    $server->stop;
+    my $again = $redis->connect;
+    $loop->await($again);
+    ok( $again->is_failed,     'connecting to the stopped server fails' );
+    ok( !$redis->is_connected, 'and the client says so' );
+    my $third = $redis->connect;
+    $loop->await($third);
+    ok( $third->is_failed, 'a further connect really tries (and fails) too' );
+    $server->start;
+};
+
+subtest 'connect during a reconnect back-off joins the cycle' => sub {
+
+    # Regression: an explicit connect reset the cycle, so one refused
+    # attempt failed the waiting commands and stopped reconnecting.
+    my $redis = Future::IO::Redis->new(
+        host                   => '127.0.0.1',
+        port                   => $server->port,
+        reconnect              => 1,
+        reconnect_delay        => 0.2,
+        reconnect_delay_max    => 0.2,
+        reconnect_max_attempts => 0,
+        request_timeout        => 20,
+    );
+    $redis->connect->get;
+    $server->stop;
+    $loop->delay_future( after => 0.02 )->get while $redis->is_connected;
+    my $waiting = $redis->command( 'ECHO', 'waited' );
+    my $c       = $redis->connect;
+    $loop->await($c);
+    isa_ok( $c->failure, 'Future::IO::Redis::Error::Connection' );
+    ok( !$waiting->is_ready, 'the command waiting for the reconnect keeps waiting' );
+    $server->start;
+    is( $loop->await($waiting)->get, 'waited', 'and runs once the server is back' );
+    ok( $redis->is_connected, 'reconnected by the cycle' );
     $redis->disconnect;
 };
 

@@ -134,10 +134,13 @@ sub _want_int {
     return;
 }
 
+# The longest wait an option may ask for (about 68 years, as the core).
+use constant MAX_SECONDS => 2_147_483_647;
+
 sub _want_seconds {
     my ($v) = @_;
-    return 'must be a non-negative number of seconds'
-        unless defined $v && !ref $v && looks_like_number($v) && $v >= 0 && $v < 9**9**9;
+    return 'must be a number of seconds from 0 to ' . MAX_SECONDS
+        unless defined $v && !ref $v && looks_like_number($v) && $v >= 0 && $v <= MAX_SECONDS;
     return;
 }
 
@@ -177,8 +180,6 @@ sub _check_not_yet {
     return 'is not supported by this version yet';
 }
 
-my $NEXT_CLIENT_ID = 0;
-
 sub new {
     my ( $class, %args ) = @_;
     for my $key ( sort keys %args ) {
@@ -207,7 +208,7 @@ sub new {
     my $self = bless {
         %opt,
         _pid       => $$,
-        _id        => ++$NEXT_CLIENT_ID,
+        _id        => Future::IO::Redis::_XS::next_id(),
         _connected => 0,
     }, $class;
     return $self;
@@ -260,10 +261,8 @@ sub _handle {
 # it from here) and start afresh on first use.
 sub _after_fork {
     my ($self) = @_;
-    delete $self->{_handle};
-    $self->{_pid}       = $$;
-    $self->{_connected} = 0;
-    $self->{_id}        = ++$NEXT_CLIENT_ID;
+    $self->{_pid} = $$;
+    $self->_detach_core;    # the parent's futures are failed by the bridge
 }
 
 =head1 NAME
@@ -444,13 +443,10 @@ sub connect {
     if ( $self->{_connected} && $self->{_pid} == $$ ) {
         return Future::IO::Redis::Bridge::new_future()->done($self);
     }
-    my $handle = $self->_handle;
-    my $id     = ++$Future::IO::Redis::Bridge::NEXT_ID;
-    my $f      = Future::IO::Redis::Bridge::new_future();
-    if ( my ( $status, $kind, $message ) = $handle->connect($id) ) {
-        return $f->fail( _command_error( ['CONNECT'], $kind, $message ) );
-    }
-    return $self->_track( $id, $f, 'CONNECT' )->transform( done => sub { $self } );
+    my $f = Future::IO::Redis::Bridge::new_future();
+    my ( $status, @detail ) = $self->_handle->connect;
+    return $f->fail( _command_error( ['CONNECT'], @detail ) ) if $status;
+    return $self->_track( $detail[0], $f, 'CONNECT' )->transform( done => sub { $self } );
 }
 
 =head2 disconnect
@@ -467,14 +463,9 @@ C<Disconnected> until C<connect> is called again.
 sub disconnect {
     my ($self) = @_;
     my $was = $self->{_connected};
-    if ( $self->{_handle} && $self->{_pid} == $$ ) {
-        $self->{_handle}->disconnect;
-    }
-    $self->{_connected} = 0;
     return $self if $self->{_closed};
     $self->{_closed} = 1;
-    Future::IO::Redis::Bridge::fail_client(
-        $self->{_id},
+    $self->_detach_core(
         Future::IO::Redis::Error::Disconnected->new(
             message => 'disconnected by the client',
             reason  => 'client_disconnect'
@@ -482,6 +473,22 @@ sub disconnect {
     );
     $self->_callback( on_disconnect => 'client_disconnect' ) if $was;
     return $self;
+}
+
+# Lets go of the core's client: pending futures fail with $err, the core
+# closes the connection once the handle is freed, and the object takes a
+# new id, so no event or reply still queued for the old one can reach it
+# (a late "connected" must not make a closed client look connected).
+sub _detach_core {
+    my ( $self, $err ) = @_;
+    my $old = $self->{_id};
+    delete $Future::IO::Redis::Bridge::CLIENTS{$old};
+    Future::IO::Redis::Bridge::fail_client( $old, $err ) if $err;
+    delete $Future::IO::Redis::Bridge::INFLIGHT{$old};
+    delete $self->{_handle};
+    $self->{_connected} = 0;
+    $self->{_id}        = Future::IO::Redis::_XS::next_id();
+    return;
 }
 
 =head2 is_connected
@@ -542,17 +549,12 @@ sub command {
     my $self   = shift;
     my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
     my $name   = $_[0];
-    if (
-        defined $name && !ref $name && $SUBSCRIBER_MODE{ uc $name }
-        || (   @_ > 1
-            && defined $name
-            && !ref $name
-            && uc $name eq 'CLIENT'
-            && defined $_[1]
-            && !ref $_[1]
-            && uc $_[1] eq 'REPLY' )
-    ) {
-        return _refuse( Future::IO::Redis::Error->new( message => _refusal( uc $name ) ) );
+
+    # Compare what will be sent: an object that stringifies counts too.
+    my $word = defined $name ? uc "$name" : '';
+    if ( $SUBSCRIBER_MODE{$word}
+        || ( $word eq 'CLIENT' && @_ > 1 && defined $_[1] && uc "$_[1]" eq 'REPLY' ) ) {
+        return _refuse( Future::IO::Redis::Error->new( message => _refusal($word) ) );
     }
     if ( $self->{_closed} ) {
         return _refuse(
@@ -562,12 +564,12 @@ sub command {
             )
         );
     }
-    my $id = ++$Future::IO::Redis::Bridge::NEXT_ID;
-    my $f  = Future::IO::Redis::Bridge::new_future();
-    if ( my ( $status, $kind, $message, $index ) = $handle->command( $id, -1, @_ ) ) {
-        return $f->fail( _command_error( \@_, $kind, $message, $index ) );
-    }
-    return $self->_track( $id, $f, $name );
+    my $f = Future::IO::Redis::Bridge::new_future();
+
+    # (0, request id), or (status, error kind, message, index of a bad argument)
+    my ( $status, @detail ) = $handle->command( -1, @_ );
+    return $f->fail( _command_error( \@_, @detail ) ) if $status;
+    return $self->_track( $detail[0], $f, $name );
 }
 
 # Registers a request sent to the core: its reply resolves $f.
@@ -678,9 +680,7 @@ sub _on_event {
 
         # The core's task for this client died: fail its requests and start
         # a fresh one on next use.
-        delete $self->{_handle};
-        $self->{_connected} = 0;
-        Future::IO::Redis::Bridge::fail_client( $self->{_id}, $error );
+        $self->_detach_core($error);
         $self->_callback( on_error => $error );
         return;
     }
@@ -711,15 +711,12 @@ sub DESTROY {
     my ($self) = @_;
     return if ${^GLOBAL_PHASE} eq 'DESTRUCT';
     return if $self->{_pid} != $$;
-    delete $Future::IO::Redis::Bridge::CLIENTS{ $self->{_id} };
-    Future::IO::Redis::Bridge::fail_client(
-        $self->{_id},
+    $self->_detach_core(
         Future::IO::Redis::Error::Disconnected->new(
             message => 'client was destroyed',
             reason  => 'client_destroyed'
         )
     );
-    delete $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} };
 }
 
 1;

@@ -24,18 +24,18 @@ use constant {
     TAG_EVENT => 3,
 };
 
-my $PID    = 0;    # the process this state belongs to
-my $CLONED = 0;    # true in an ithread cloned from the interpreter that ran us
-my $WAKE_FH;       # handle on the core's wake-up descriptor
-my $READER;        # pending Future::IO->sysread on it
-my $PROTO;         # a Future of the running loop's class
-my @ABANDONED;     # inherited wake-up handles, kept open (see after_fork)
-my @QUEUE;         # drained records not yet dispatched
+my $PID    = 0;     # the process this state belongs to
+my $CLONED = 0;     # true in an ithread cloned from the interpreter that ran us
+my $OWNER_GUARD;    # lets the core go when this interpreter ends
+my $WAKE_FH;        # handle on the core's wake-up descriptor
+my $READER;         # pending readiness wait on it (loops other than IO::Async)
+my $PROTO;          # a Future of the running loop's class
+my @ABANDONED;      # inherited wake-up handles, kept open (see after_fork)
+my @QUEUE;          # drained records not yet dispatched
 
-our $NEXT_ID = 0;  # request ids, unique in the process
-our %PENDING;      # request id => [future, client id, command name]
-our %INFLIGHT;     # client id => commands sent and not yet answered
-our %CLIENTS;      # client id => client (weak)
+our %PENDING;       # request id => [future, client id, command name]
+our %INFLIGHT;      # client id => commands sent and not yet answered
+our %CLIENTS;       # client id => client (weak)
 
 my %ERROR_CLASS = (
     1 => 'Future::IO::Redis::Error::Connection',
@@ -60,11 +60,15 @@ sub ensure {
     my ( $status, @rest ) = Future::IO::Redis::_XS::runtime_fd();
     die Future::IO::Redis::Error->new( message => "cannot start the Redis runtime: $rest[1]" )
         if $status != 0;
-    open( my $fh, '<&=', $rest[0] )
+
+    # A duplicate: closing it (at exit, or when this interpreter ends) must
+    # never close the descriptor the core writes to.
+    open( my $fh, '<&', $rest[0] )
         or
         die Future::IO::Redis::Error->new( message => "cannot watch the wake-up descriptor: $!" );
     $WAKE_FH = $fh;
     $PID     = $$;
+    $OWNER_GUARD ||= bless [], 'Future::IO::Redis::Bridge::OwnerGuard';
     $PROTO //= _prototype();
     _watch();
 }
@@ -74,6 +78,7 @@ sub ensure {
 sub CLONE {
     $CLONED   = 1;
     $PID      = -1;
+    $READER   = undef;
     %PENDING  = ();
     %INFLIGHT = ();
     %CLIENTS  = ();
@@ -111,24 +116,42 @@ sub _watch {
         );
         return;
     }
+
+    # Future::IO's built-in implementation waits without select() when ours
+    # is its only handle and takes it as ready: a blocking read then waits
+    # for the core instead of spinning on EAGAIN.
+    $fh->blocking(1) if ( $Future::IO::IMPL // '' ) eq 'Future::IO::_DefaultImpl';
     _arm_reader();
 }
 
-# Any other loop: keep one Future::IO->sysread pending on the descriptor.
+# Any other loop: keep one readiness wait pending on the descriptor, and
+# read it ourselves only after checking that we are still the process (and
+# interpreter) that owns it. A pending read would run in a forked child's
+# or cloned thread's loop before any check of ours, and take the parent's
+# wake-up with it.
 sub _arm_reader {
-    my $pid    = $$;
-    my $reader = Future::IO->sysread( $WAKE_FH, 8 );
-    $READER = $reader;
-    $reader->on_ready(
+    my $pid  = $$;
+    my $impl = $Future::IO::IMPL;
+    my $reads_itself;
+    my $waiter;
+    if ( $impl && $impl->can('ready_for_read') ) {
+        $waiter = $impl->ready_for_read($WAKE_FH);
+    }
+    else {    # an implementation without ready_for_read: let it read
+        $waiter       = Future::IO->sysread( $WAKE_FH, 8 );
+        $reads_itself = 1;
+    }
+    $READER = $waiter;
+    $waiter->on_ready(
         sub {
             my $f = shift;
 
-            # on_ready also fires on cancel; a cancelled or inherited reader
-            # must never re-arm (a child reading the parent's descriptor would
-            # steal its wake-ups).
+            # on_ready also fires on cancel; a cancelled or inherited waiter
+            # must never read or re-arm.
             return if $f->is_cancelled || $pid != $$ || $CLONED || !$READER || $READER != $f;
-            warn "Future::IO::Redis: wake-up read failed: ", scalar $f->failure, "\n"
+            warn "Future::IO::Redis: wake-up wait failed: ", scalar $f->failure, "\n"
                 if $f->is_failed;
+            sysread( $WAKE_FH, my $count, 8 ) unless $reads_itself;
 
             # Re-arm before dispatching, so code that runs a nested loop from a
             # callback still sees later completions.
@@ -251,14 +274,22 @@ sub drain {
 sub fail_client {
     my ( $client_id, $err ) = @_;
     return unless $INFLIGHT{$client_id};
-    for my $id ( grep { $PENDING{$_}[1] == $client_id } keys %PENDING ) {
-        my $entry = delete $PENDING{$id};
+    for my $id ( sort { $a <=> $b } grep { $PENDING{$_}[1] == $client_id } keys %PENDING ) {
+
+        # A failure callback may run a nested loop that settles (and
+        # removes) later entries of this list.
+        my $entry = delete $PENDING{$id} or next;
         $INFLIGHT{$client_id}--;
         my $f = $entry->[0];
         next if $f->is_ready;
         eval { $f->fail($err); 1 } or warn "Future::IO::Redis: callback died: $@";
     }
 }
+
+# When this interpreter ends (an ithread exiting), another may use the core.
+package Future::IO::Redis::Bridge::OwnerGuard;
+sub DESTROY    { Future::IO::Redis::_XS::release_owner() }
+sub CLONE_SKIP { 1 }
 
 1;
 

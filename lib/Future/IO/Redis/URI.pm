@@ -375,10 +375,21 @@ last C<@> is masked, as is a C<password=> query value.
 
 sub mask { _mask( $_[1] ) }
 
+# Hides anything that may be a password, however malformed the string:
+# everything before the last "@" except a well-formed "scheme://user". A
+# unix socket URI's credentials end at the first "@/" (its path may hold
+# an "@"), and one whose path follows "://" directly has none.
 sub _mask {
     my ($s) = @_;
     return $s unless defined $s;
-    $s =~ s{\A([^:/?#]*://[^:@]*:)(.*)@}{$1***@}s;
+    if ( $s =~ m{\A(?:redis\+unix|unix)://[^/]*@/}i ) {
+        $s =~ s{\A([^:]+://[^:/@]*:)[^@]*@/}{$1***\@/}s;
+    }
+    elsif ( $s !~ m{\A[^:/]+:///} && $s =~ /\A(.*)@(.*)\z/s ) {
+        my ( $userinfo, $rest ) = ( $1, $2 );
+        my $kept = $userinfo =~ m{\A([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):} ? "$1:" : '';
+        $s = "$kept***\@$rest";
+    }
     $s =~ s{([?&;](?:password|pass|pwd)=)[^&;#]*}{$1***}gi;
     return $s;
 }
