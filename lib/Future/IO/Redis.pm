@@ -433,7 +433,9 @@ the client. Calling it when connected yields at once. A failed handshake
 (wrong password, bad database) fails with a typed error and leaves the
 client disconnected. A command issued before the first successful
 C<connect> connects implicitly (so a client whose server was not up yet
-simply tries again on next use).
+simply tries again on next use). While C<reconnect> is re-establishing a
+dropped connection, C<connect> makes one attempt at once and reports it; the
+background attempts go on either way.
 
 =cut
 
@@ -769,11 +771,23 @@ runtime and connection; the child never reads, writes or shuts down anything
 the parent still uses, so the parent keeps working. Futures made by the
 parent fail in the child with C<Disconnected>.
 
-The core has one completion queue per process, so only one Perl
-interpreter may use it. An ithread cloned after the module was loaded never
-frees the parent's core objects (C<CLONE_SKIP>) and gets a clear error if it
-tries to use the client, instead of taking the parent's replies; the parent
-is not disturbed.
+The core has one completion queue per process, so one Perl interpreter at
+a time may use it; when that interpreter ends (an ithread exiting), another
+may take over. An ithread cloned after the module was loaded never frees the
+parent's core objects (C<CLONE_SKIP>) and gets a clear error if it tries to
+use the client, as does a second interpreter that loads the module while the
+first one uses it: neither can take the other's replies, and the first is
+not disturbed.
+
+=head1 EVENT LOOPS
+
+Load the L<Future::IO> implementation of your event loop (for instance
+L<Future::IO::Impl::IOAsync>) before the first command. Under IO::Async the
+client watches its wake-up descriptor with one persistent watch on that
+loop; under any other implementation it keeps one readiness wait pending.
+Without any implementation, Future::IO's built-in one serves a single
+filehandle, which the client then uses: C<< ->get >> works, but other
+Future::IO reads in the same program need a real loop.
 
 =head1 SEE ALSO
 
