@@ -30,6 +30,9 @@
         FIOR_RETURN(status, err);                                       \
     } STMT_END
 
+/* Deeper than src/resp.rs lets a reply nest (MAX_DEPTH). */
+#define FIOR_MAX_DEPTH 1100
+
 /* Arguments beyond this many use the heap. */
 #define FIOR_STACK_ARGS 16
 
@@ -100,7 +103,7 @@ static SV *decode_value(pTHX_ reader *r, int depth) {
     uint8_t tag;
     uint64_t n, i;
     const uint8_t *bytes;
-    if (depth > 512 || !read_u8(r, &tag)) return NULL;
+    if (depth > FIOR_MAX_DEPTH || !read_u8(r, &tag)) return NULL;
     switch (tag) {
     case '_':
         return newSV(0);
@@ -111,10 +114,15 @@ static SV *decode_value(pTHX_ reader *r, int depth) {
         if (!read_u64(r, &n) || !read_bytes(r, n, &bytes)) return NULL;
         return newSVpvn((const char *)bytes, (STRLEN)n);
     case ',': {
-        double d;
-        if (!read_u64(r, &n)) return NULL;
-        memcpy(&d, &n, sizeof d);
-        return newSVnv(d);
+        /* A double as the server wrote it: the string is exact (an NV
+         * prints only 15 digits), the number is there for arithmetic. */
+        SV *sv;
+        if (!read_u64(r, &n) || !read_bytes(r, n, &bytes)) return NULL;
+        sv = newSVpvn((const char *)bytes, (STRLEN)n);
+        SvUPGRADE(sv, SVt_PVNV);
+        SvNV_set(sv, Atof(SvPVX(sv)));
+        SvNOK_on(sv);
+        return sv;
     }
     case '#': {
         uint8_t b;

@@ -16,18 +16,18 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use redis::aio::MultiplexedConnection;
-use redis::{Cmd, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
 use crate::backoff::{self, Jitter};
 use crate::completion::{event, Completions};
 use crate::config::Config;
+use crate::connection::{Connection, Driver};
 use crate::deadline;
-use crate::error::{server_text, CoreError};
+use crate::error::{CoreError, Reason};
+use crate::resp::{self, Value};
 use crate::runtime::{self, Runtime};
-use crate::transport::{self, Driver};
+use crate::transport;
 
 /// What the Perl side asks of a client.
 #[derive(Debug)]
@@ -35,11 +35,12 @@ pub enum Request {
     Connect {
         id: u64,
     },
-    /// `cmd` is built straight from the caller's bytes: one copy.
+    /// `packed` is built straight from the caller's bytes: one copy.
     Command {
         id: u64,
-        cmd: Cmd,
-        timeout: Timeout,
+        name: String,
+        packed: Vec<u8>,
+        limit: Option<Duration>,
     },
 }
 
@@ -65,6 +66,7 @@ pub fn next_request_id() -> u64 {
 #[derive(Debug)]
 pub struct ClientHandle {
     pub pid: u32,
+    cfg: Arc<Config>,
     requests: mpsc::UnboundedSender<Request>,
     /// Keeps the runtime this client's task lives on.
     _runtime: Arc<Runtime>,
@@ -74,7 +76,12 @@ impl ClientHandle {
     pub fn new(owner: u64, client_id: u64, cfg: Config) -> Result<ClientHandle, CoreError> {
         let runtime = runtime::current(owner)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = ClientTask::new(client_id, Arc::new(cfg), Arc::clone(&runtime.completions));
+        let cfg = Arc::new(cfg);
+        let task = ClientTask::new(
+            client_id,
+            Arc::clone(&cfg),
+            Arc::clone(&runtime.completions),
+        );
         // `unconstrained`: tokio's co-operative budget would otherwise make
         // some first polls return Pending and reorder commands.
         let guarded = report_panic(
@@ -85,8 +92,27 @@ impl ClientHandle {
         runtime.handle.spawn(guarded);
         Ok(ClientHandle {
             pid: runtime.pid,
+            cfg,
             requests: tx,
             _runtime: runtime,
+        })
+    }
+
+    /// Queues a command: its deadline is settled and it is packed here, on
+    /// the caller's thread, straight from the caller's bytes.
+    pub fn command(&self, id: u64, timeout: Timeout, args: &[&[u8]]) -> Result<(), CoreError> {
+        let limit = match timeout {
+            Timeout::Default => deadline::reply_timeout(&self.cfg, args),
+            Timeout::Never => None,
+            Timeout::After(limit) => Some(limit),
+        };
+        let mut packed = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+        resp::pack(&mut packed, args);
+        self.send(Request::Command {
+            id,
+            name: command_name(args),
+            packed,
+            limit,
         })
     }
 
@@ -124,21 +150,21 @@ type CommandFuture =
 
 /// Where a command gets its connection from.
 enum Source {
-    Ready(MultiplexedConnection),
+    Ready(Connection),
     /// Released in order when a connection exists; dropped when none will.
-    Wait(oneshot::Receiver<Result<MultiplexedConnection, CoreError>>),
+    Wait(oneshot::Receiver<Result<Connection, CoreError>>),
 }
 
 /// A connection attempt in progress.
 type Attempt = Pin<Box<dyn std::future::Future<Output = Opened> + Send>>;
-type Opened = Result<(MultiplexedConnection, Driver), CoreError>;
+type Opened = Result<(Connection, Driver), CoreError>;
 
 enum Link {
     /// Never connected: the next command connects.
     Idle,
     Connecting(Attempt),
     Up {
-        conn: MultiplexedConnection,
+        conn: Connection,
         driver: Driver,
     },
     /// Waiting before the next reconnect attempt.
@@ -149,17 +175,15 @@ enum Link {
 
 enum LinkEvent {
     Opened(Opened),
-    Lost,
+    /// The connection ended, and why.
+    Lost(CoreError),
     RetryNow,
 }
 
 async fn next_link_event(link: &mut Link) -> LinkEvent {
     match link {
         Link::Connecting(attempt) => LinkEvent::Opened(attempt.await),
-        Link::Up { driver, .. } => {
-            driver.await;
-            LinkEvent::Lost
-        }
+        Link::Up { driver, .. } => LinkEvent::Lost(driver.await),
         Link::Backoff(sleep) => {
             sleep.await;
             LinkEvent::RetryNow
@@ -174,7 +198,7 @@ struct ClientTask {
     out: Arc<Completions>,
     link: Link,
     /// Commands waiting for a connection, in arrival order.
-    waiting: Vec<oneshot::Sender<Result<MultiplexedConnection, CoreError>>>,
+    waiting: Vec<oneshot::Sender<Result<Connection, CoreError>>>,
     /// `connect` requests waiting for the current attempt.
     connect_ids: Vec<u64>,
     /// True while the current attempt is a reconnect (events differ).
@@ -230,13 +254,18 @@ impl ClientTask {
     fn on_request(&mut self, request: Request) {
         match request {
             Request::Connect { id } => self.on_connect_request(id),
-            Request::Command { id, cmd, timeout } => self.on_command(id, cmd, timeout),
+            Request::Command {
+                id,
+                name,
+                packed,
+                limit,
+            } => self.on_command(id, name, packed, limit),
         }
     }
 
     fn on_connect_request(&mut self, id: u64) {
         match self.link {
-            Link::Up { .. } => self.out.reply(id, &Value::Okay),
+            Link::Up { .. } => self.out.reply(id, &ok()),
             // Joins the attempt in progress, first connect or reconnect: it
             // succeeds or fails with that attempt.
             Link::Connecting(_) => self.connect_ids.push(id),
@@ -255,22 +284,7 @@ impl ClientTask {
         }
     }
 
-    fn on_command(&mut self, id: u64, cmd: Cmd, timeout: Timeout) {
-        let (name, limit) = {
-            let args: Vec<&[u8]> = cmd
-                .args_iter()
-                .filter_map(|arg| match arg {
-                    redis::Arg::Simple(bytes) => Some(bytes),
-                    _ => None,
-                })
-                .collect();
-            let limit = match timeout {
-                Timeout::Default => deadline::reply_timeout(&self.cfg, &args),
-                Timeout::Never => None,
-                Timeout::After(limit) => Some(limit),
-            };
-            (command_name(&args), limit)
-        };
+    fn on_command(&mut self, id: u64, name: String, packed: Vec<u8>, limit: Option<Duration>) {
         let source = match &self.link {
             Link::Up { conn, .. } => Source::Ready(conn.clone()),
             Link::Down if !self.cfg.reconnect => {
@@ -293,7 +307,7 @@ impl ClientTask {
         // A deadline past what the clock can hold means none.
         let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
         self.inflight
-            .push(Box::pin(run_command(id, name, source, cmd, deadline)));
+            .push(Box::pin(run_command(id, name, source, packed, deadline)));
     }
 
     fn wait_slot(&mut self) -> Source {
@@ -320,13 +334,15 @@ impl ClientTask {
                 self.link = Link::Up { conn, driver };
                 self.out.event(self.client_id, event::CONNECTED, None);
                 for id in self.connect_ids.drain(..) {
-                    self.out.reply(id, &Value::Okay);
+                    self.out.reply(id, &ok());
                 }
             }
             LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
-            LinkEvent::Lost => {
-                let reason = format!("connection to {} lost", self.cfg.describe());
-                let lost = CoreError::Connection(reason);
+            LinkEvent::Lost(why) => {
+                let lost = CoreError::Connection(
+                    Reason::Lost,
+                    format!("connection to {} lost: {why}", self.cfg.describe()),
+                );
                 self.out
                     .event(self.client_id, event::DISCONNECTED, Some(&lost));
                 self.out.event(self.client_id, event::ERROR, Some(&lost));
@@ -404,15 +420,16 @@ async fn run_command(
     id: u64,
     name: String,
     source: Source,
-    cmd: Cmd,
+    packed: Vec<u8>,
     deadline: Option<(Instant, Duration)>,
 ) -> (u64, Result<Value, CoreError>) {
-    let timed_out = |maybe_executed: bool, limit: Duration| CoreError::Timeout {
+    let limit = deadline.map(|(_, l)| l).unwrap_or_default();
+    let timed_out = |maybe_executed: bool| CoreError::Timeout {
         message: format!("{name} timed out after {}s", limit.as_secs_f64()),
         seconds: limit.as_secs_f64(),
         maybe_executed,
     };
-    let mut conn = match source {
+    let conn = match source {
         Source::Ready(conn) => conn,
         Source::Wait(rx) => {
             let got = match deadline {
@@ -425,35 +442,37 @@ async fn run_command(
                 Ok(Err(_)) => {
                     return (id, Err(CoreError::Disconnected("not connected".to_owned())));
                 }
-                Err(_) => {
-                    let limit = deadline.map(|(_, l)| l).unwrap_or_default();
-                    return (id, Err(timed_out(false, limit)));
-                }
+                Err(_) => return (id, Err(timed_out(false))),
             }
         }
     };
+    let pending = conn.send(packed);
     let reply = match deadline {
-        None => Ok(conn.send_packed_command(&cmd).await),
-        Some((at, _)) => tokio::time::timeout_at(at, conn.send_packed_command(&cmd)).await,
+        None => Ok(pending.await),
+        Some((at, _)) => tokio::time::timeout_at(at, pending).await,
     };
     let result = match reply {
         // A top-level error reply fails the request; nested ones (EXEC,
         // pipelines) stay in their slots.
-        Ok(Ok(Value::ServerError(err))) => Err(CoreError::from_server_message(server_text(
-            err.code(),
-            err.details(),
-        ))),
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(CoreError::from(err)),
-        Err(_) => Err(timed_out(
-            true,
-            deadline.map(|(_, l)| l).unwrap_or_default(),
+        Ok(Ok(Ok(Value::Error(text)))) => Err(CoreError::from_server_message(
+            String::from_utf8_lossy(&text).into_owned(),
         )),
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(err))) => Err(err),
+        Ok(Err(_)) => Err(CoreError::Connection(
+            Reason::Lost,
+            "the connection ended before the reply".to_owned(),
+        )),
+        Err(_) => Err(timed_out(true)),
     };
     (id, result)
 }
 
-fn command_name(args: &[&[u8]]) -> String {
+fn ok() -> Value {
+    Value::Bytes(b"OK".to_vec())
+}
+
+pub fn command_name(args: &[&[u8]]) -> String {
     args.first()
         .map(|name| String::from_utf8_lossy(name).to_ascii_uppercase())
         .unwrap_or_default()

@@ -67,7 +67,7 @@ impl Completions {
         }
     }
 
-    pub fn reply(&self, id: u64, value: &redis::Value) {
+    pub fn reply(&self, id: u64, value: &crate::resp::Value) {
         self.append(|buf| {
             buf.push(b'R');
             buf.extend_from_slice(&id.to_le_bytes());

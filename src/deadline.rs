@@ -58,10 +58,16 @@ pub fn reply_timeout<A: AsRef<[u8]>>(cfg: &Config, args: &[A]) -> Option<Duratio
             .and_then(|a| parse_number(a.as_ref()))
             .map(|ms| ms / 1000.0),
         TimeoutArg::BlockOptionMillis => {
-            let block = rest
+            // Options come before STREAMS; after it are keys and ids, and
+            // a stream may well be called "block".
+            let options = rest
+                .iter()
+                .position(|a| a.as_ref().eq_ignore_ascii_case(b"STREAMS"))
+                .map_or(rest, |end| &rest[..end]);
+            let block = options
                 .iter()
                 .position(|a| a.as_ref().eq_ignore_ascii_case(b"BLOCK"))
-                .and_then(|i| rest.get(i + 1));
+                .and_then(|i| options.get(i + 1));
             match block {
                 // XREAD without BLOCK does not block: ordinary deadline.
                 None => return cfg.request_timeout,
@@ -132,6 +138,18 @@ mod tests {
         assert_eq!(
             reply_timeout(&cfg(), &words("BLPOP k inf")),
             Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_stream_named_block_is_not_the_option() {
+        assert_eq!(
+            reply_timeout(&cfg(), &words("XREAD STREAMS block 0")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            reply_timeout(&cfg(), &words("XREAD COUNT 1 BLOCK 100 STREAMS block 0")),
+            Some(Duration::from_secs_f64(2.1))
         );
     }
 

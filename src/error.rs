@@ -3,14 +3,12 @@
 //! Every error leaves the core as (kind, server code, message); the Perl
 //! layer turns that into a `Future::IO::Redis::Error::*` object once.
 
-use redis::{ErrorKind, RedisError};
-
 /// What went wrong, in the categories the Perl API exposes.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CoreError {
     /// The transport failed: refused, reset, TLS, name resolution.
-    #[error("{0}")]
-    Connection(String),
+    #[error("{1}")]
+    Connection(Reason, String),
     /// A deadline passed; `maybe_executed` says whether the server may have
     /// run the command.
     #[error("{message}")]
@@ -38,6 +36,48 @@ pub enum CoreError {
     Internal(String),
 }
 
+/// Why a connection failed, in a word (`Error::Connection->reason`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reason {
+    /// The host name did not resolve.
+    Resolve,
+    /// Nothing listens there.
+    Refused,
+    /// Any other failure to connect (unreachable, no such socket file …).
+    Connect,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The server closed the connection.
+    Eof,
+    /// Reading or writing failed (reset, broken pipe …).
+    Io,
+    /// The connection ended while the command was waiting.
+    Lost,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Resolve => "resolve",
+            Reason::Refused => "refused",
+            Reason::Connect => "connect",
+            Reason::Tls => "tls",
+            Reason::Eof => "eof",
+            Reason::Io => "io",
+            Reason::Lost => "lost",
+        }
+    }
+
+    /// A failed connect, classified by what the system said.
+    pub fn of_connect(err: &std::io::Error) -> Reason {
+        if err.kind() == std::io::ErrorKind::ConnectionRefused {
+            Reason::Refused
+        } else {
+            Reason::Connect
+        }
+    }
+}
+
 /// Kind numbers shared with the C glue (`fior.h`, `FIOR_ERR_*`).
 pub mod kind {
     pub const CONNECTION: u8 = 1;
@@ -52,7 +92,7 @@ pub mod kind {
 impl CoreError {
     pub fn kind(&self) -> u8 {
         match self {
-            CoreError::Connection(_) => kind::CONNECTION,
+            CoreError::Connection(..) => kind::CONNECTION,
             CoreError::Timeout { .. } => kind::TIMEOUT,
             CoreError::Disconnected(_) => kind::DISCONNECTED,
             CoreError::Protocol(_) => kind::PROTOCOL,
@@ -71,10 +111,12 @@ impl CoreError {
     }
 
     /// The kind-specific detail sent to Perl: the server's error code for
-    /// server errors, the deadline in seconds for timeouts.
+    /// server errors, the deadline in seconds for timeouts, the short
+    /// reason for connection errors.
     pub fn detail(&self) -> String {
         match self {
             CoreError::Redis { code, .. } => code.clone(),
+            CoreError::Connection(reason, _) => reason.as_str().to_owned(),
             CoreError::Timeout { seconds, .. } => seconds.to_string(),
             _ => String::new(),
         }
@@ -120,37 +162,9 @@ pub fn server_text(code: &str, detail: Option<&str>) -> String {
     }
 }
 
-impl From<RedisError> for CoreError {
-    fn from(err: RedisError) -> Self {
-        if let Some(code) = err.code() {
-            let code = code.to_owned();
-            let message = server_text(&code, err.detail());
-            return CoreError::Redis { code, message };
-        }
-        match err.kind() {
-            ErrorKind::AuthenticationFailed => CoreError::Redis {
-                code: "WRONGPASS".to_owned(),
-                message: format!(
-                    "WRONGPASS {}",
-                    err.detail().unwrap_or("authentication failed")
-                ),
-            },
-            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
-                CoreError::Protocol(format!("protocol error: {err}"))
-            }
-            _ if err.is_timeout() => CoreError::Timeout {
-                message: format!("timed out: {err}"),
-                seconds: 0.0,
-                maybe_executed: true,
-            },
-            _ => CoreError::Connection(format!("connection error: {err}")),
-        }
-    }
-}
-
 impl From<std::io::Error> for CoreError {
     fn from(err: std::io::Error) -> Self {
-        CoreError::Connection(err.to_string())
+        CoreError::Connection(Reason::Io, err.to_string())
     }
 }
 

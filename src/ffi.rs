@@ -11,8 +11,6 @@ use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use redis::Cmd;
-
 use crate::client::{next_request_id, ClientHandle, Request, Timeout};
 use crate::config::Config;
 use crate::error::CoreError;
@@ -209,13 +207,8 @@ pub unsafe extern "C" fn fior_client_command(
                         .map_err(|_| CoreError::Invalid("timeout out of range".to_owned()))?,
                 )
             };
-            // The one copy of the caller's bytes on the way out.
-            let mut cmd = Cmd::new();
-            for arg in byte_slices(ptrs, lens, count) {
-                cmd.arg(arg);
-            }
             let id = next_request_id();
-            h.send(Request::Command { id, cmd, timeout })?;
+            h.command(id, timeout, &byte_slices(ptrs, lens, count))?;
             *id_out = id;
             Ok(FIOR_OK)
         })
@@ -342,7 +335,12 @@ mod tests {
         let mut err = blank_error();
         let long = "x".repeat(2000);
         // SAFETY: err is a live, writable FiorError.
-        unsafe { set_error(&mut err, &CoreError::Connection(long)) };
+        unsafe {
+            set_error(
+                &mut err,
+                &CoreError::Connection(crate::error::Reason::Io, long),
+            )
+        };
         assert_eq!(message(&err).len(), MESSAGE_CAP - 1);
     }
 

@@ -4,15 +4,15 @@
 //!   b'_'                      nil                → undef
 //!   b':' i64                  integer            → IV
 //!   b'$' len:u64 bytes        bulk/simple/verbatim/big number → byte string
+//!   b',' len:u64 text         double, as the server wrote it → string that is
+//!                             also a number (exact, where an NV prints 15 digits)
 //!   b'*' n:u64 values…        array, set, push   → array ref
 //!   b'%' n:u64 (key value)…   map                → hash ref
-//!   b',' f64                  double             → NV
 //!   b'#' u8                   boolean            → 1 / 0
 //!   b'-' code:str message:str server error       → Error::Redis object
 
-use redis::Value;
-
-use crate::error::{server_text, CoreError};
+use crate::error::CoreError;
+use crate::resp::Value;
 
 pub fn encode_str(buf: &mut Vec<u8>, bytes: &[u8]) {
     // Codes and messages are short; a longer one is cut rather than
@@ -43,13 +43,17 @@ pub fn encode_value(buf: &mut Vec<u8>, value: &Value) {
             buf.push(b':');
             buf.extend_from_slice(&n.to_le_bytes());
         }
-        Value::BulkString(bytes) => encode_bytes(buf, bytes),
-        Value::SimpleString(text) => encode_bytes(buf, text.as_bytes()),
-        Value::Okay => encode_bytes(buf, b"OK"),
-        Value::VerbatimString { text, .. } => encode_bytes(buf, text.as_bytes()),
-        Value::BigNumber(digits) => encode_bytes(buf, digits),
-        Value::Array(items) | Value::Set(items) => encode_array(buf, items.iter()),
-        Value::Push { data, .. } => encode_array(buf, data.iter()),
+        Value::Bytes(bytes) => encode_bytes(buf, bytes),
+        Value::Double(text) => {
+            buf.push(b',');
+            buf.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            buf.extend_from_slice(text);
+        }
+        Value::Bool(b) => {
+            buf.push(b'#');
+            buf.push(u8::from(*b));
+        }
+        Value::Array(items) | Value::Push(items) => encode_array(buf, items.iter()),
         Value::Map(pairs) => {
             buf.push(b'%');
             buf.extend_from_slice(&(pairs.len() as u64).to_le_bytes());
@@ -58,26 +62,13 @@ pub fn encode_value(buf: &mut Vec<u8>, value: &Value) {
                 encode_value(buf, item);
             }
         }
-        // Attributes are out-of-band metadata; callers want the data.
-        Value::Attribute { data, .. } => encode_value(buf, data),
-        Value::Double(d) => {
-            buf.push(b',');
-            buf.extend_from_slice(&d.to_le_bytes());
-        }
-        Value::Boolean(b) => {
-            buf.push(b'#');
-            buf.push(u8::from(*b));
-        }
-        Value::ServerError(err) => {
-            let message = server_text(err.code(), err.details());
+        Value::Error(text) => {
+            let message = String::from_utf8_lossy(text).into_owned();
             let err = CoreError::from_server_message(message);
             buf.push(b'-');
             encode_str(buf, err.code().as_bytes());
             encode_str(buf, err.to_string().as_bytes());
         }
-        // `Value` is non-exhaustive; a kind added later reads as nil
-        // rather than breaking the framing.
-        _ => buf.push(b'_'),
     }
 }
 
@@ -90,7 +81,11 @@ mod tests {
         let mut buf = Vec::new();
         encode_value(
             &mut buf,
-            &Value::Array(vec![Value::Int(-2), Value::Nil, Value::Okay]),
+            &Value::Array(vec![
+                Value::Int(-2),
+                Value::Nil,
+                Value::Bytes(b"OK".to_vec()),
+            ]),
         );
         let mut want = vec![b'*'];
         want.extend_from_slice(&3u64.to_le_bytes());

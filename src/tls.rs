@@ -18,10 +18,10 @@ use tokio_rustls::rustls::{
 use tokio_rustls::TlsConnector;
 
 use crate::config::TlsOptions;
-use crate::error::CoreError;
+use crate::error::{CoreError, Reason};
 
 fn tls_error(what: impl std::fmt::Display) -> CoreError {
-    CoreError::Connection(format!("TLS: {what}"))
+    CoreError::Connection(Reason::Tls, format!("TLS: {what}"))
 }
 
 fn roots(options: &TlsOptions) -> Result<RootCertStore, CoreError> {

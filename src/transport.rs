@@ -1,32 +1,21 @@
 //! Opens one Redis connection: socket (TCP on every resolved address, unix,
-//! TLS), then the handshake (HELLO/AUTH, SELECT through redis-rs, CLIENT
-//! SETNAME ourselves), all within `connect_timeout`.
+//! TLS), then the handshake (HELLO/AUTH, SELECT, CLIENT SETNAME), all
+//! within `connect_timeout`.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ProtocolVersion, RedisConnectionInfo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::config::{Config, Endpoint};
-use crate::error::CoreError;
+use crate::connection::{self, Connection, Driver};
+use crate::error::{CoreError, Reason};
+use crate::resp::{self, Parser, Value};
 use crate::tls;
 
 /// Any byte stream we can run Redis over.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-/// The task that moves bytes for a connection; it ends when the
-/// connection is gone.
-pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Replies queued inside redis-rs between our dispatcher and the socket.
-const PIPELINE_BUFFER: usize = 1024;
-
-pub async fn open(cfg: &Config) -> Result<(MultiplexedConnection, Driver), CoreError> {
+pub async fn open(cfg: &Config) -> Result<(Connection, Driver), CoreError> {
     let work = async {
         let stream = open_stream(cfg).await?;
         handshake(cfg, stream).await
@@ -51,7 +40,10 @@ async fn open_stream(cfg: &Config) -> Result<Box<dyn Stream>, CoreError> {
     match &cfg.endpoint {
         Endpoint::Unix(path) => {
             let stream = UnixStream::connect(path).await.map_err(|e| {
-                CoreError::Connection(format!("cannot connect to {}: {e}", path.display()))
+                CoreError::Connection(
+                    Reason::of_connect(&e),
+                    format!("cannot connect to {}: {e}", path.display()),
+                )
             })?;
             Ok(Box::new(stream))
         }
@@ -73,9 +65,9 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, CoreError> {
     } else {
         format!("{host}:{port}")
     };
-    let addrs = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| CoreError::Connection(format!("cannot resolve {host}: {e}")))?;
+    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| {
+        CoreError::Connection(Reason::Resolve, format!("cannot resolve {host}: {e}"))
+    })?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -87,57 +79,81 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, CoreError> {
             Err(e) => last = Some(e),
         }
     }
-    Err(CoreError::Connection(match last {
-        Some(e) => format!("cannot connect to {where_}: {e}"),
-        None => format!("cannot connect to {where_}: no addresses"),
-    }))
+    Err(match last {
+        Some(e) => CoreError::Connection(
+            Reason::of_connect(&e),
+            format!("cannot connect to {where_}: {e}"),
+        ),
+        None => CoreError::Connection(
+            Reason::Resolve,
+            format!("cannot connect to {where_}: no addresses"),
+        ),
+    })
 }
 
+/// Says who we are and sets the connection up, in one round trip: HELLO 3
+/// (with AUTH) or AUTH, SELECT, CLIENT SETNAME, and CLIENT SETINFO (whose
+/// errors are ignored: servers before 7.2 lack it).
 async fn handshake(
     cfg: &Config,
-    stream: Box<dyn Stream>,
-) -> Result<(MultiplexedConnection, Driver), CoreError> {
-    let mut info = RedisConnectionInfo::default()
-        .set_db(cfg.database)
-        .set_lib_name("future-io-redis", env!("CARGO_PKG_VERSION"))
-        .set_protocol(if cfg.protocol == 3 {
-            ProtocolVersion::RESP3
-        } else {
-            ProtocolVersion::RESP2
-        });
-    if let Some(user) = &cfg.username {
-        info = info.set_username(user);
+    mut stream: Box<dyn Stream>,
+) -> Result<(Connection, Driver), CoreError> {
+    let mut commands: Vec<(Vec<Vec<u8>>, bool)> = Vec::new();
+    let auth = cfg.password.is_some() || cfg.username.is_some();
+    // A user without a password is sent with an empty one: accepted for a
+    // `nopass` user, refused (visibly) otherwise, never silently dropped.
+    let user = cfg.username.clone().unwrap_or_else(|| "default".to_owned());
+    let password = cfg.password.clone().unwrap_or_default();
+    if cfg.protocol == 3 {
+        let mut hello = words(&["HELLO", "3"]);
+        if auth {
+            hello.extend(words(&["AUTH", &user, &password]));
+        }
+        commands.push((hello, true));
+    } else if auth {
+        let mut words_ = words(&["AUTH"]);
+        if cfg.username.is_some() {
+            words_.push(user.into_bytes());
+        }
+        words_.push(password.into_bytes());
+        commands.push((words_, true));
     }
-    if let Some(password) = &cfg.password {
-        info = info.set_password(password);
+    if cfg.database != 0 {
+        commands.push((words(&["SELECT", &cfg.database.to_string()]), true));
     }
-    // Our own deadlines rule; redis-rs's 500 ms default would fail slow
-    // commands behind our back.
-    let options = AsyncConnectionConfig::new()
-        .set_response_timeout(None)
-        .set_connection_timeout(None)
-        .set_pipeline_buffer_size(PIPELINE_BUFFER);
-    let (mut conn, driver) = MultiplexedConnection::new_with_config(&info, stream, options)
-        .await
-        .map_err(handshake_error)?;
-    let mut driver: Driver = Box::pin(driver);
     if let Some(name) = &cfg.client_name {
-        let mut cmd = redis::cmd("CLIENT");
-        cmd.arg("SETNAME").arg(name.as_slice());
-        // The driver must run while we wait for our own reply.
-        tokio::select! {
-            reply = conn.send_packed_command(&cmd) => { reply.map_err(handshake_error)?; }
-            _ = &mut driver => {
-                return Err(CoreError::Connection("connection closed during handshake".to_owned()));
-            }
+        let mut setname = words(&["CLIENT", "SETNAME"]);
+        setname.push(name.clone());
+        commands.push((setname, true));
+    }
+    commands.push((
+        words(&["CLIENT", "SETINFO", "LIB-NAME", "future-io-redis"]),
+        false,
+    ));
+    commands.push((
+        words(&["CLIENT", "SETINFO", "LIB-VER", env!("CARGO_PKG_VERSION")]),
+        false,
+    ));
+
+    let mut packed = Vec::new();
+    for (args, _) in &commands {
+        resp::pack(&mut packed, args);
+    }
+    let mut parser = Parser::new();
+    let (replies, leftover) =
+        connection::exchange(&mut stream, &mut parser, &packed, commands.len()).await?;
+    for ((_, must_succeed), reply) in commands.iter().zip(&replies) {
+        if let (true, Value::Error(text)) = (must_succeed, reply) {
+            // The first refusal says why (a wrong password makes the rest
+            // fail with NOAUTH); the server never echoes a password.
+            return Err(CoreError::from_server_message(
+                String::from_utf8_lossy(text).into_owned(),
+            ));
         }
     }
-    Ok((conn, driver))
+    Ok(connection::start(stream, parser, leftover))
 }
 
-fn handshake_error(err: redis::RedisError) -> CoreError {
-    CoreError::from(err)
+fn words(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|w| w.as_bytes().to_vec()).collect()
 }
-
-/// Shared, immutable config for a client's connection attempts.
-pub type SharedConfig = Arc<Config>;

@@ -60,6 +60,29 @@ subtest 'URI with user, password and database' => sub {
     $redis->disconnect;
 };
 
+subtest 'a username without a password' => sub {
+
+    # Regression: the username was silently dropped and the client ran as
+    # the default user.
+    my $admin = Future::IO::Redis->new(
+        %at,
+        username => $srv->{acl_user},
+        password => $srv->{acl_password}
+    );
+    my $user = "nopass-$$";
+    $admin->command( 'ACL', 'SETUSER', $user, 'on', 'nopass', '~*', '+@all' )->get;
+    my $redis = Future::IO::Redis->new( %at, username => $user );
+    $redis->connect->get;
+    is( $redis->command( 'ACL', 'WHOAMI' )->get, $user, 'runs as that (nopass) user' );
+    $redis->disconnect;
+    my $locked = Future::IO::Redis->new( %at, username => $srv->{acl_user} );
+    my $err    = connect_error($locked);
+    isa_ok( $err, 'Future::IO::Redis::Error::Redis' );
+    ok( $err && $err->is_noauth, 'a user with a password is refused, not ignored' );
+    $admin->command( 'ACL', 'DELUSER', $user )->get;
+    $admin->disconnect;
+};
+
 subtest 'wrong password' => sub {
     my $redis = Future::IO::Redis->new( %at, password => 'not-the-password-xyzzy' );
     my $err   = connect_error($redis);

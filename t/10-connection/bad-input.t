@@ -133,6 +133,12 @@ fails_cleanly(
     'CLIENT REPLY refused'
 );
 
+subtest 'commands that would undo the setup are refused' => sub {
+    fails_cleanly( $redis->command('RESET'),      qr/RESET.*setup/, 'RESET' );
+    fails_cleanly( $redis->command( 'HELLO', 2 ), qr/HELLO.*setup/, 'HELLO with arguments' );
+    is( ref $redis->command('HELLO')->get, 'ARRAY', 'HELLO alone only reports' );
+};
+
 subtest 'a tied scalar passed twice' => sub {
 
     # Regression: the first argument's buffer was read after the second's

@@ -40,6 +40,19 @@ is( $redis->get("$key:2")->get, 'second', 'next GET gets its own value, not the 
 is( $redis->get("$key:1")->get, 'first',  'and the one after that too' );
 ok( $redis->is_connected, 'connection still usable' );
 
+subtest 'XREAD on a stream called "block" is not a blocking read' => sub {
+
+    # Regression: the word BLOCK anywhere counted as the option, so this
+    # had no deadline at all.
+    my $stall = $staller->command( 'DEBUG', 'SLEEP', '0.6' );
+    $loop->delay_future( after => 0.05 )->get;
+    my $read = $redis->command( 'XREAD', 'STREAMS', 'block', '0' );
+    $loop->await($read);
+    isa_ok( $read->failure, 'Future::IO::Redis::Error::Timeout' );
+    is( $read->failure->timeout, 0.2, 'request_timeout applied' );
+    $stall->get;
+};
+
 subtest 'request_timeout => 0 waits as long as it takes' => sub {
     my $patient = Future::IO::Redis->new( %$srv, request_timeout => 0 );
     is( $patient->command( 'DEBUG', 'SLEEP', '0.3' )->get, 'OK', 'no deadline' );

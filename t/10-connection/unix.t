@@ -31,7 +31,10 @@ my $missing = Future::IO::Redis->new( path => "$srv->{path}.missing" );
 my $f       = $missing->connect;
 $loop->await($f);
 isa_ok( $f->failure, 'Future::IO::Redis::Error::Connection' );
-is( $f->failure->path, "$srv->{path}.missing", 'error names the path' );
+is( $f->failure->path,                        "$srv->{path}.missing", 'error names the path' );
+is( [ $f->failure->host, $f->failure->port ], [ undef, undef ],       'and no TCP endpoint' );
+is( $f->failure->reason,                      'connect',              'reason in a word' );
+is( [ $missing->{host}, $missing->{port} ], [ undef, undef ], 'a unix client has no host or port' );
 
 $redis->del($key)->get;
 $_->disconnect for $redis, $uri;

@@ -68,7 +68,9 @@ subtest 'connect to a server that is not there' => sub {
     my $f     = $redis->connect;
     $loop->await($f);
     isa_ok( $f->failure, 'Future::IO::Redis::Error::Connection' );
-    is( $f->failure->port, $server->port, 'error names the port' );
+    is( $f->failure->port,   $server->port, 'error names the port' );
+    is( $f->failure->reason, 'refused',     'reason in a word' );
+    is( $f->failure->path,   undef,         'no unix path' );
     ok( !$redis->is_connected, 'not connected' );
     $server->start;
     is( $redis->connect->get->ping->get, 'PONG', 'connect works once it is up' );

@@ -190,11 +190,14 @@ sub new {
 
         # URI parts first; explicit options win.
         my $uri = Future::IO::Redis::URI->parse( $args{uri} );
-        %opt      = ( %opt, $uri->to_options );
+        %opt = ( %opt, $uri->to_options );
         $opt{tls} = 1 if $uri->tls && !exists $args{tls};
-        delete $opt{host} if defined $opt{path};
     }
     %opt = ( %opt, %args );
+
+    # A unix socket client has no host or port (not the TCP defaults).
+    delete @opt{qw(host port)}
+        if defined $opt{path} && !defined $args{host} && !defined $args{port};
     for my $key ( sort keys %opt ) {
         next unless defined $opt{$key} || $key =~ /^(?:path|uri|username|password|client_name)\z/;
         my $problem = $CHECK{$key}->( $opt{$key} );
@@ -534,18 +537,29 @@ L<Future::IO::Redis::Error> before anything is sent, and the client stays
 usable. So do SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, their UNSUBSCRIBE forms,
 MONITOR and CLIENT REPLY: on a connection that many callers share they would
 make replies reach the wrong caller (pub/sub gets its own API in a later
-version).
+version); and RESET and HELLO with arguments, which would silently undo the
+user, database, name or protocol the client set up (use the options).
+Error and status replies are bytes like any other: a binary key named in an
+error message does no harm.
 
-Use the C<database> option rather than a raw SELECT: reconnects restore the
-configured database. A raw MULTI ... EXEC is not protected from commands that
+Use the C<database> option rather than a raw SELECT or AUTH: reconnects
+restore the configured database and credentials. A raw MULTI ... EXEC is not protected from commands that
 other callers issue on the same client at the same time.
 
 =cut
 
-# Commands after which the server's replies no longer answer commands one
-# by one: on a connection shared by many callers they would misroute.
-my %SUBSCRIBER_MODE = map { $_ => 1 }
-    qw(SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE MONITOR);
+# Commands a connection shared by many callers cannot take: after the
+# first group the server's replies no longer answer commands one by one (they
+# would misroute); RESET and HELLO with arguments silently undo what the
+# client set up (user, database, name, protocol) while it still looks fine.
+my %REFUSED = (
+    (
+        map { $_ => 'subscriber' }
+            qw(SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE
+            SUNSUBSCRIBE MONITOR)
+    ),
+    RESET => 'setup',
+);
 
 sub command {
     my $self   = shift;
@@ -554,7 +568,8 @@ sub command {
 
     # Compare what will be sent: an object that stringifies counts too.
     my $word = defined $name ? uc "$name" : '';
-    if ( $SUBSCRIBER_MODE{$word}
+    if (   $REFUSED{$word}
+        || ( $word eq 'HELLO' && @_ > 1 )
         || ( $word eq 'CLIENT' && @_ > 1 && defined $_[1] && uc "$_[1]" eq 'REPLY' ) ) {
         return _refuse( Future::IO::Redis::Error->new( message => _refusal($word) ) );
     }
@@ -588,6 +603,11 @@ sub _refusal {
     my ($uc) = @_;
     return 'CLIENT REPLY would make replies go to the wrong callers; it is refused'
         if $uc eq 'CLIENT';
+    return
+          "$uc would undo the connection's setup (user, database, name, protocol) "
+        . 'behind the client\'s back; use the username, password, database, client_name '
+        . 'and protocol options'
+        if $uc eq 'RESET' || $uc eq 'HELLO';
     return "$uc would turn the shared connection into a subscriber and break reply order;"
         . ' pub/sub gets its own API in a later version';
 }

@@ -219,15 +219,15 @@ sub error_object {
     }
     elsif ( $kind == 1 ) {
         my $client = $context{client};
-        %fields = (
-            %fields,
-            reason => $message,
-            (
-                $client
-                ? ( host => $client->{host}, port => $client->{port}, path => $client->{path} )
-                : ()
-            )
-        );
+        %fields = ( %fields, reason => $detail );
+        if ($client) {
+            %fields = (
+                %fields,
+                defined $client->{path}
+                ? ( path => $client->{path} )
+                : ( host => $client->{host}, port => $client->{port} )
+            );
+        }
     }
     return $class->new(%fields);
 }

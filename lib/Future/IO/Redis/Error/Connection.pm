@@ -62,8 +62,11 @@ The unix socket path.
 
     $reason = $error->reason;
 
-A short machine-friendly reason when the client knows one (for example
-C<refused>, C<eof>, C<reset>, C<tls>, C<auth>), otherwise C<undef>.
+Why, in a word: C<resolve> (the host name did not resolve), C<refused>
+(nothing listens there), C<connect> (any other failure to connect, such as
+a missing socket file), C<tls> (handshake or certificate check),
+C<eof> (the server closed the connection), C<io> (a read or write
+failed), or C<lost> (the connection ended while the command waited).
 
 =head2 category
 

@@ -1,0 +1,209 @@
+//! One Redis connection: a driver that owns the socket, writes requests in
+//! the order they are sent, and answers them from a FIFO as replies arrive.
+//!
+//! A request whose caller has given up (timeout, cancelled) keeps its
+//! place in the FIFO: its reply is read and dropped there, so it can never
+//! be taken for the next caller's. One not yet written is not written.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{CoreError, Reason};
+use crate::resp::{Parser, Value};
+use crate::transport::Stream;
+
+pub type Reply = Result<Value, CoreError>;
+
+struct Request {
+    packed: Vec<u8>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The sending side; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+/// Runs the connection; resolves, with the reason, when it is gone.
+pub type Driver = Pin<Box<dyn Future<Output = CoreError> + Send>>;
+
+/// Stop taking new requests while this much is still unwritten.
+const WRITE_HIGH_WATER: usize = 1 << 20;
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Connection {
+    /// Queues a packed command; the receiver gets its reply (an error reply
+    /// is `Ok(Value::Error)`), or why the connection ended first.
+    pub fn send(&self, packed: Vec<u8>) -> oneshot::Receiver<Reply> {
+        let (reply, receiver) = oneshot::channel();
+        // If the driver is gone the request is dropped with its sender,
+        // and the receiver reports that.
+        let _ = self.requests.send(Request { packed, reply });
+        receiver
+    }
+}
+
+/// Starts driving `stream`; `parser` and `pending` carry over what the
+/// handshake read.
+pub fn start(stream: Box<dyn Stream>, parser: Parser, pending: BytesMut) -> (Connection, Driver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let driver = Box::pin(drive(stream, rx, parser, pending));
+    (Connection { requests: tx }, driver)
+}
+
+async fn drive(
+    stream: Box<dyn Stream>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut parser: Parser,
+    mut rbuf: BytesMut,
+) -> CoreError {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut inflight: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
+    let mut wbuf: Vec<u8> = Vec::new();
+    let mut written = 0usize;
+    let mut needs_flush = false;
+    let mut batch = Vec::with_capacity(256);
+    let mut requests_open = true;
+
+    let reason = loop {
+        // Answer what is buffered (the handshake may have left some).
+        if let Err(why) = dispatch(&mut parser, &mut rbuf, &mut inflight) {
+            break why;
+        }
+        let unwritten = wbuf.len() - written;
+        if !requests_open && unwritten == 0 && !needs_flush && inflight.is_empty() {
+            break CoreError::Disconnected("connection closed by the client".to_owned());
+        }
+        rbuf.reserve(READ_CHUNK);
+        tokio::select! {
+            biased;
+            read = reader.read_buf(&mut rbuf) => match read {
+                Ok(0) => break CoreError::Connection(Reason::Eof, "server closed the connection".to_owned()),
+                Ok(_) => {}
+                Err(e) => break CoreError::Connection(Reason::Io, format!("read failed: {e}")),
+            },
+            // Write what is pending, then flush (TLS buffers records).
+            io = async {
+                if unwritten > 0 {
+                    writer.write(&wbuf[written..]).await.map(Some)
+                } else {
+                    writer.flush().await.map(|()| None)
+                }
+            }, if unwritten > 0 || needs_flush => match io {
+                Ok(Some(0)) => break CoreError::Connection(Reason::Io, "write returned 0".to_owned()),
+                Ok(Some(n)) => {
+                    written += n;
+                    if written == wbuf.len() {
+                        // A huge value must not pin its buffer.
+                        if wbuf.capacity() > WRITE_HIGH_WATER {
+                            wbuf = Vec::new();
+                        } else {
+                            wbuf.clear();
+                        }
+                        written = 0;
+                        needs_flush = true;
+                    }
+                }
+                Ok(None) => needs_flush = false,
+                Err(e) => break CoreError::Connection(Reason::Io, format!("write failed: {e}")),
+            },
+            n = requests.recv_many(&mut batch, 512), if requests_open && unwritten < WRITE_HIGH_WATER => {
+                if n == 0 {
+                    requests_open = false; // every handle is gone
+                }
+                for request in batch.drain(..) {
+                    // Its caller gave up before it was written: skip it.
+                    if request.reply.is_closed() {
+                        continue;
+                    }
+                    if wbuf.is_empty() {
+                        wbuf = request.packed; // large values: no copy
+                    } else {
+                        wbuf.extend_from_slice(&request.packed);
+                    }
+                    inflight.push_back(request.reply);
+                }
+            },
+        }
+    };
+    fail_all(&mut inflight, &reason);
+    reason
+}
+
+/// Answers the requests in flight with every complete reply in `rbuf`.
+fn dispatch(
+    parser: &mut Parser,
+    rbuf: &mut BytesMut,
+    inflight: &mut VecDeque<oneshot::Sender<Reply>>,
+) -> Result<(), CoreError> {
+    while let Some(value) = parser
+        .next(rbuf)
+        .map_err(|e| CoreError::Protocol(e.to_string()))?
+    {
+        // Push messages are not replies; nothing subscribes on this
+        // connection (yet), so they are dropped.
+        if let Value::Push(_) = value {
+            continue;
+        }
+        let Some(reply) = inflight.pop_front() else {
+            return Err(CoreError::Protocol(
+                "protocol error: a reply arrived with no request waiting".to_owned(),
+            ));
+        };
+        let _ = reply.send(Ok(value)); // a caller that gave up is gone
+    }
+    Ok(())
+}
+
+fn fail_all(inflight: &mut VecDeque<oneshot::Sender<Reply>>, why: &CoreError) {
+    for reply in inflight.drain(..) {
+        let _ = reply.send(Err(why.clone()));
+    }
+}
+
+/// Sends `commands` on a fresh stream and reads their replies in order,
+/// before any driver runs (the handshake). Returns the replies and what
+/// was read beyond them.
+pub async fn exchange(
+    stream: &mut Box<dyn Stream>,
+    parser: &mut Parser,
+    packed: &[u8],
+    count: usize,
+) -> Result<(Vec<Value>, BytesMut), CoreError> {
+    stream
+        .write_all(packed)
+        .await
+        .map_err(|e| CoreError::Connection(Reason::Io, format!("write failed: {e}")))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| CoreError::Connection(Reason::Io, format!("write failed: {e}")))?;
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut replies = Vec::with_capacity(count);
+    while replies.len() < count {
+        match parser.next(&mut rbuf) {
+            Ok(Some(Value::Push(_))) => {}
+            Ok(Some(value)) => replies.push(value),
+            Ok(None) => {
+                let n = stream
+                    .read_buf(&mut rbuf)
+                    .await
+                    .map_err(|e| CoreError::Connection(Reason::Io, format!("read failed: {e}")))?;
+                if n == 0 {
+                    return Err(CoreError::Connection(
+                        Reason::Eof,
+                        "server closed the connection during the handshake".to_owned(),
+                    ));
+                }
+            }
+            Err(e) => return Err(CoreError::Protocol(e.to_string())),
+        }
+    }
+    Ok((replies, rbuf))
+}
