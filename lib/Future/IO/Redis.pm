@@ -528,9 +528,13 @@ sub inflight_count {
     $reply = await $redis->command( @words );
 
 Sends any command, including ones this module has no method for. Replies:
-nil is C<undef>, integers are numbers, strings are byte strings, arrays are
-array references, RESP3 maps are hash references; an error reply fails the
-future with L<Future::IO::Redis::Error::Redis>. Strings with Perl's UTF-8
+nil is C<undef>, integers are numbers, strings (bulk, status, verbatim, big
+numbers) are byte strings, arrays and sets are array references, RESP3 maps
+are hash references, RESP3 booleans are 1 or 0, and RESP3 doubles are the
+server's exact text that is also a number (an NV alone would print only 15
+digits); an error reply fails the future with
+L<Future::IO::Redis::Error::Redis>, and an error inside an array (EXEC)
+stays in its slot as such an object. Strings with Perl's UTF-8
 flag are sent as UTF-8 bytes. An undefined argument, a reference (other than
 an object that stringifies) or a non-string command name fails with
 L<Future::IO::Redis::Error> before anything is sent, and the client stays
