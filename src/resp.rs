@@ -395,6 +395,121 @@ mod tests {
         }
     }
 
+    /// Writes `value` as RESP3 (the reference for the round-trip test).
+    fn write(out: &mut Vec<u8>, value: &Value) {
+        match value {
+            Value::Nil => out.extend_from_slice(b"_\r\n"),
+            Value::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
+            Value::Bytes(b) => {
+                out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+                out.extend_from_slice(b);
+                out.extend_from_slice(b"\r\n");
+            }
+            Value::Error(b) => {
+                out.extend_from_slice(format!("!{}\r\n", b.len()).as_bytes());
+                out.extend_from_slice(b);
+                out.extend_from_slice(b"\r\n");
+            }
+            Value::Double(t) => {
+                out.push(b',');
+                out.extend_from_slice(t);
+                out.extend_from_slice(b"\r\n");
+            }
+            Value::Bool(b) => out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+            Value::Array(items) | Value::Push(items) => {
+                let tag = if matches!(value, Value::Push(_)) {
+                    '>'
+                } else {
+                    '*'
+                };
+                out.extend_from_slice(format!("{tag}{}\r\n", items.len()).as_bytes());
+                for item in items {
+                    write(out, item);
+                }
+            }
+            Value::Map(pairs) => {
+                out.extend_from_slice(format!("%{}\r\n", pairs.len()).as_bytes());
+                for (k, v) in pairs {
+                    write(out, k);
+                    write(out, v);
+                }
+            }
+        }
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_value(rng: &mut Rng, depth: u32) -> Value {
+        let bytes = |rng: &mut Rng| -> Vec<u8> {
+            // Any byte, CR and LF included: bulk payloads are length-framed.
+            (0..rng.below(12)).map(|_| rng.below(256) as u8).collect()
+        };
+        match rng.below(if depth > 4 { 6 } else { 9 }) {
+            0 => Value::Nil,
+            1 => Value::Int(rng.next() as i64),
+            2 => Value::Bytes(bytes(rng)),
+            3 => Value::Error(bytes(rng)),
+            4 => Value::Double(format!("{}", rng.below(1000) as f64 / 7.0).into_bytes()),
+            5 => Value::Bool(rng.below(2) == 1),
+            6 => Value::Array(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth + 1))
+                    .collect(),
+            ),
+            7 => Value::Push(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => Value::Map(
+                (0..rng.below(3))
+                    .map(|_| (random_value(rng, depth + 1), random_value(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn random_replies_round_trip_through_any_split() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..2000 {
+            let values: Vec<Value> = (0..1 + rng.below(4))
+                .map(|_| random_value(&mut rng, 0))
+                .collect();
+            let mut wire = Vec::new();
+            for v in &values {
+                write(&mut wire, v);
+            }
+            // Feed it in random pieces, parsing after each.
+            let mut parser = Parser::new();
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            let mut at = 0;
+            while at < wire.len() {
+                let step = 1 + rng.below(7) as usize;
+                let end = (at + step).min(wire.len());
+                buf.extend_from_slice(&wire[at..end]);
+                at = end;
+                while let Some(v) = parser.next(&mut buf).expect("valid") {
+                    got.push(v);
+                }
+            }
+            assert!(buf.is_empty());
+            assert_eq!(got, values);
+        }
+    }
+
     #[test]
     fn huge_declared_lengths_do_not_allocate() {
         let mut buf = BytesMut::from(&b"*9999999999\r\n:1\r\n"[..]);
