@@ -54,6 +54,9 @@ pub enum Timeout {
     After(Duration),
 }
 
+/// Turns of a client's loop between voluntary yields to the runtime.
+const YIELD_EVERY: u32 = 64;
+
 /// Request ids are unique in the process, not per Perl interpreter, so a
 /// completion can never be taken for another interpreter's request.
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
@@ -228,7 +231,15 @@ impl ClientTask {
 
     async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
         let mut batch = Vec::with_capacity(256);
+        let mut turns = 0u32;
         loop {
+            // `unconstrained` keeps tokio from yielding for us (which could
+            // reorder first polls); yield here, between whole steps, so a
+            // busy client cannot starve the others or the timers.
+            turns = turns.wrapping_add(1);
+            if turns.is_multiple_of(YIELD_EVERY) {
+                tokio::task::yield_now().await;
+            }
             let ClientTask { link, inflight, .. } = &mut self;
             tokio::select! {
                 biased;

@@ -36,6 +36,10 @@ pub type Driver = Pin<Box<dyn Future<Output = CoreError> + Send>>;
 /// Stop taking new requests while this much is still unwritten.
 const WRITE_HIGH_WATER: usize = 1 << 20;
 const READ_CHUNK: usize = 64 * 1024;
+/// A read buffer grown past this by a big reply is let go once empty.
+const READ_KEEP: usize = 1 << 20;
+/// Give the runtime back after this many turns of the loop.
+const YIELD_EVERY: u32 = 64;
 
 impl Connection {
     /// Queues a packed command; the receiver gets its reply (an error reply
@@ -71,18 +75,32 @@ async fn drive(
     let mut batch = Vec::with_capacity(256);
     let mut requests_open = true;
 
+    let mut turns = 0u32;
+
     let reason = loop {
         // Answer what is buffered (the handshake may have left some).
         if let Err(why) = dispatch(&mut parser, &mut rbuf, &mut inflight) {
             break why;
+        }
+        // One huge reply must not pin its buffer for the connection's life.
+        if rbuf.is_empty() && rbuf.capacity() > READ_KEEP {
+            rbuf = BytesMut::new();
+        }
+        // We run inside an `unconstrained` client task on a runtime that
+        // every client shares: a socket that never stops being readable
+        // would otherwise starve the other clients and every timer.
+        turns += 1;
+        if turns.is_multiple_of(YIELD_EVERY) {
+            tokio::task::yield_now().await;
         }
         let unwritten = wbuf.len() - written;
         if !requests_open && unwritten == 0 && !needs_flush && inflight.is_empty() {
             break CoreError::Disconnected("connection closed by the client".to_owned());
         }
         rbuf.reserve(READ_CHUNK);
+        // Unbiased: reading, writing and taking requests each get their turn
+        // (reads first always would stall writes under a stream of pushes).
         tokio::select! {
-            biased;
             read = reader.read_buf(&mut rbuf) => match read {
                 Ok(0) => break CoreError::Connection(Reason::Eof, "server closed the connection".to_owned()),
                 Ok(_) => {}
@@ -116,6 +134,12 @@ async fn drive(
             n = requests.recv_many(&mut batch, 512), if requests_open && unwritten < WRITE_HIGH_WATER => {
                 if n == 0 {
                     requests_open = false; // every handle is gone
+                }
+                // Drop what is already written before appending: with a slow
+                // reader the buffer would otherwise keep every byte sent.
+                if written > 0 {
+                    wbuf.drain(..written);
+                    written = 0;
                 }
                 for request in batch.drain(..) {
                     // Its caller gave up before it was written: skip it.
@@ -167,6 +191,15 @@ fn fail_all(inflight: &mut VecDeque<oneshot::Sender<Reply>>, why: &CoreError) {
     }
 }
 
+fn first_refusal(replies: &[Value]) -> Option<CoreError> {
+    replies.iter().find_map(|reply| match reply {
+        Value::Error(text) => Some(CoreError::from_server_message(
+            String::from_utf8_lossy(text).into_owned(),
+        )),
+        _ => None,
+    })
+}
+
 /// Sends `commands` on a fresh stream and reads their replies in order,
 /// before any driver runs (the handshake). Returns the replies and what
 /// was read beyond them.
@@ -176,31 +209,39 @@ pub async fn exchange(
     packed: &[u8],
     count: usize,
 ) -> Result<(Vec<Value>, BytesMut), CoreError> {
-    stream
-        .write_all(packed)
-        .await
-        .map_err(|e| CoreError::Connection(Reason::Io, format!("write failed: {e}")))?;
-    stream
-        .flush()
-        .await
-        .map_err(|e| CoreError::Connection(Reason::Io, format!("write failed: {e}")))?;
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut replies = Vec::with_capacity(count);
+    let wrote = match stream.write_all(packed).await {
+        Ok(()) => stream.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = wrote {
+        // A server that refuses us may close before reading: what it said
+        // first is still worth reading.
+        let _ = stream.read_buf(&mut rbuf).await;
+        while let Ok(Some(reply)) = parser.next(&mut rbuf) {
+            replies.push(reply);
+        }
+        return Err(first_refusal(&replies)
+            .unwrap_or_else(|| CoreError::Connection(Reason::Io, format!("write failed: {e}"))));
+    }
     while replies.len() < count {
         match parser.next(&mut rbuf) {
             Ok(Some(Value::Push(_))) => {}
             Ok(Some(value)) => replies.push(value),
             Ok(None) => {
-                let n = stream
-                    .read_buf(&mut rbuf)
-                    .await
-                    .map_err(|e| CoreError::Connection(Reason::Io, format!("read failed: {e}")))?;
-                if n == 0 {
-                    return Err(CoreError::Connection(
+                let read = stream.read_buf(&mut rbuf).await;
+                let ended = match read {
+                    Ok(0) => CoreError::Connection(
                         Reason::Eof,
                         "server closed the connection during the handshake".to_owned(),
-                    ));
-                }
+                    ),
+                    Ok(_) => continue,
+                    Err(e) => CoreError::Connection(Reason::Io, format!("read failed: {e}")),
+                };
+                // A server that refuses us ("max number of clients") says
+                // why, then closes: its words beat a bare EOF.
+                return Err(first_refusal(&replies).unwrap_or(ended));
             }
             Err(e) => return Err(CoreError::Protocol(e.to_string())),
         }

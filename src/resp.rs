@@ -232,7 +232,12 @@ fn read_token(buf: &[u8]) -> Result<Option<(Token, usize)>, ProtocolError> {
         b'_' => scalar(Value::Nil),
         b'$' | b'=' | b'!' => {
             let Some(len) = length(text)? else {
-                return scalar(Value::Nil);
+                // Only RESP2's "$-1" means null.
+                return if kind == b'$' {
+                    scalar(Value::Nil)
+                } else {
+                    Err(protocol("negative length"))
+                };
             };
             let total = header
                 .checked_add(len)
@@ -255,7 +260,13 @@ fn read_token(buf: &[u8]) -> Result<Option<(Token, usize)>, ProtocolError> {
         }
         b'*' | b'~' | b'>' | b'%' | b'|' => {
             let Some(len) = length(text)? else {
-                return scalar(Value::Nil);
+                // Only RESP2's "*-1" means null: a null push or attribute
+                // would be taken for a reply and shift every later one.
+                return if kind == b'*' {
+                    scalar(Value::Nil)
+                } else {
+                    Err(protocol("negative length"))
+                };
             };
             let aggregate = match kind {
                 b'%' => Aggregate::Map,
@@ -389,7 +400,17 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for bad in [&b"?x\r\n"[..], b":12a\r\n", b"$3\r\nabcXY", b"#x\r\n"] {
+        for bad in [
+            &b"?x\r\n"[..],
+            b":12a\r\n",
+            b"$3\r\nabcXY",
+            b"#x\r\n",
+            b">-1\r\n",
+            b"|-1\r\n",
+            b"%-1\r\n",
+            b"!-1\r\n",
+            b"=-1\r\n",
+        ] {
             let mut buf = BytesMut::from(bad);
             assert!(Parser::new().next(&mut buf).is_err(), "{bad:?}");
         }

@@ -7,6 +7,7 @@ use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORServer;
+use IO::Socket::INET;
 use Time::HiRes ();
 
 my $loop   = IO::Async::Loop->new;
@@ -75,6 +76,32 @@ subtest 'connect to a server that is not there' => sub {
     $server->start;
     is( $redis->connect->get->ping->get, 'PONG', 'connect works once it is up' );
     $redis->disconnect;
+};
+
+subtest 'a server that refuses us says why' => sub {
+
+    # Regression: "max number of clients reached" arrived during the
+    # handshake, but the client reported a bare EOF.
+    my $full = FIORServer->new( args => [ '--maxclients', '1' ] );
+    my $hold = IO::Socket::INET->new( PeerAddr => '127.0.0.1', PeerPort => $full->port ) or die $!;
+    syswrite( $hold, "PING\r\n" );
+    sysread( $hold, my $pong, 64 );
+    for my $protocol ( 2, 3 ) {
+        my $redis = Future::IO::Redis->new(
+            host     => '127.0.0.1',
+            port     => $full->port,
+            protocol => $protocol
+        );
+        my $f = $redis->connect;
+        $loop->await($f);
+        isa_ok( $f->failure, 'Future::IO::Redis::Error::Redis' );
+        like(
+            "" . ( $f->failure // '' ),
+            qr/max number of clients/,
+            "RESP$protocol: the server's reason"
+        );
+    }
+    $full->stop;
 };
 
 subtest 'a late "connected" after disconnect does not make the client look connected' => sub {
