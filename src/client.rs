@@ -5,9 +5,10 @@
 //! The task keeps that order all the way to the socket: commands are pushed
 //! into one `FuturesUnordered` in arrival order (it polls new futures in
 //! push order), and commands that arrive while there is no connection wait
-//! in a queue that is released in order once one exists. redis-rs keeps a
-//! FIFO of in-flight replies, so a reply whose caller gave up (timeout) is
-//! dropped there and never reaches the next caller.
+//! in a queue that is released in order once one exists. The connection
+//! driver (`connection.rs`) keeps a FIFO of in-flight replies, so a reply
+//! whose caller gave up (timeout) is dropped there and never reaches the
+//! next caller.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -78,12 +78,14 @@ async fn drive(
     let mut turns = 0u32;
 
     let reason = loop {
-        // Answer what is buffered (the handshake may have left some).
+        // Answer what is buffered (the handshake may have left some). A
+        // buffer a huge reply grew is let go once empty (its capacity is
+        // measured before dispatch: BytesMut counts only what is ahead).
+        let grown = rbuf.capacity() > READ_KEEP;
         if let Err(why) = dispatch(&mut parser, &mut rbuf, &mut inflight) {
             break why;
         }
-        // One huge reply must not pin its buffer for the connection's life.
-        if rbuf.is_empty() && rbuf.capacity() > READ_KEEP {
+        if grown && rbuf.is_empty() {
             rbuf = BytesMut::new();
         }
         // We run inside an `unconstrained` client task on a runtime that
@@ -191,24 +193,30 @@ fn fail_all(inflight: &mut VecDeque<oneshot::Sender<Reply>>, why: &CoreError) {
     }
 }
 
-fn first_refusal(replies: &[Value]) -> Option<CoreError> {
-    replies.iter().find_map(|reply| match reply {
-        Value::Error(text) => Some(CoreError::from_server_message(
-            String::from_utf8_lossy(text).into_owned(),
-        )),
-        _ => None,
-    })
+/// The first error reply among the commands that must succeed.
+pub fn first_refusal(replies: &[Value], must_succeed: &[bool]) -> Option<CoreError> {
+    replies
+        .iter()
+        .zip(must_succeed)
+        .find_map(|(reply, must)| match reply {
+            Value::Error(text) if *must => Some(CoreError::from_server_message(
+                String::from_utf8_lossy(text).into_owned(),
+            )),
+            _ => None,
+        })
 }
 
-/// Sends `commands` on a fresh stream and reads their replies in order,
-/// before any driver runs (the handshake). Returns the replies and what
-/// was read beyond them.
+/// Sends packed commands on a fresh stream and reads their replies in
+/// order, before any driver runs (the handshake). `must_succeed` has one
+/// flag per command: only those count when the server refuses and closes.
+/// Returns the replies and what was read beyond them.
 pub async fn exchange(
     stream: &mut Box<dyn Stream>,
     parser: &mut Parser,
     packed: &[u8],
-    count: usize,
+    must_succeed: &[bool],
 ) -> Result<(Vec<Value>, BytesMut), CoreError> {
+    let count = must_succeed.len();
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut replies = Vec::with_capacity(count);
     let wrote = match stream.write_all(packed).await {
@@ -222,7 +230,7 @@ pub async fn exchange(
         while let Ok(Some(reply)) = parser.next(&mut rbuf) {
             replies.push(reply);
         }
-        return Err(first_refusal(&replies)
+        return Err(first_refusal(&replies, must_succeed)
             .unwrap_or_else(|| CoreError::Connection(Reason::Io, format!("write failed: {e}"))));
     }
     while replies.len() < count {
@@ -241,7 +249,7 @@ pub async fn exchange(
                 };
                 // A server that refuses us ("max number of clients") says
                 // why, then closes: its words beat a bare EOF.
-                return Err(first_refusal(&replies).unwrap_or(ended));
+                return Err(first_refusal(&replies, must_succeed).unwrap_or(ended));
             }
             Err(e) => return Err(CoreError::Protocol(e.to_string())),
         }

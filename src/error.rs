@@ -1,4 +1,4 @@
-//! The one error type of the core, and its mapping from redis-rs errors.
+//! The one error type of the core.
 //!
 //! Every error leaves the core as (kind, server code, message); the Perl
 //! layer turns that into a `Future::IO::Redis::Error::*` object once.

@@ -1,4 +1,4 @@
-//! Encodes redis-rs values into the flat form the C glue turns into Perl
+//! Encodes reply values (`resp::Value`) into the flat form the C glue turns into Perl
 //! values. One tag byte per value, then its payload (little-endian):
 //!
 //!   b'_'                      nil                → undef

@@ -201,7 +201,7 @@ fn integer(text: &[u8]) -> Result<i64, ProtocolError> {
 
 fn length(text: &[u8]) -> Result<Option<usize>, ProtocolError> {
     let n = integer(text)?;
-    if n < 0 {
+    if n == -1 {
         return Ok(None); // RESP2 null
     }
     usize::try_from(n)
@@ -410,6 +410,8 @@ mod tests {
             b"%-1\r\n",
             b"!-1\r\n",
             b"=-1\r\n",
+            b"$-2\r\n",
+            b"*-5\r\n",
         ] {
             let mut buf = BytesMut::from(bad);
             assert!(Parser::new().next(&mut buf).is_err(), "{bad:?}");

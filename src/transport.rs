@@ -8,7 +8,7 @@ use tokio::net::{TcpStream, UnixStream};
 use crate::config::{Config, Endpoint};
 use crate::connection::{self, Connection, Driver};
 use crate::error::{CoreError, Reason};
-use crate::resp::{self, Parser, Value};
+use crate::resp::{self, Parser};
 use crate::tls;
 
 /// Any byte stream we can run Redis over.
@@ -139,17 +139,14 @@ async fn handshake(
     for (args, _) in &commands {
         resp::pack(&mut packed, args);
     }
+    let must_succeed: Vec<bool> = commands.iter().map(|(_, must)| *must).collect();
     let mut parser = Parser::new();
     let (replies, leftover) =
-        connection::exchange(&mut stream, &mut parser, &packed, commands.len()).await?;
-    for ((_, must_succeed), reply) in commands.iter().zip(&replies) {
-        if let (true, Value::Error(text)) = (must_succeed, reply) {
-            // The first refusal says why (a wrong password makes the rest
-            // fail with NOAUTH); the server never echoes a password.
-            return Err(CoreError::from_server_message(
-                String::from_utf8_lossy(text).into_owned(),
-            ));
-        }
+        connection::exchange(&mut stream, &mut parser, &packed, &must_succeed).await?;
+    // The first refusal says why (a wrong password makes the rest fail
+    // with NOAUTH); the server never echoes a password.
+    if let Some(refused) = connection::first_refusal(&replies, &must_succeed) {
+        return Err(refused);
     }
     Ok(connection::start(stream, parser, leftover))
 }

@@ -303,8 +303,8 @@ Future::IO::Redis - fast, correct async Redis client for Future::IO, with a Rust
 =head1 DESCRIPTION
 
 An asynchronous Redis client whose connection handling, ordering, deadlines
-and reconnects run in a Rust core (tokio and the C<redis> crate) on a
-background thread, and whose API is made of L<Future>s of the event loop you
+and reconnects run in a Rust core (tokio, rustls and a binary-safe RESP2/3
+layer of its own) on a background thread, and whose API is made of L<Future>s of the event loop you
 already use, through L<Future::IO>. No call ever blocks the event loop.
 
 Every command gets its own future and its own reply, however many are in
@@ -414,7 +414,7 @@ reported with C<warn> and does not disturb the client.
 =item pipeline_depth, auto_pipeline
 
 Commands issued together are always written to the socket together by the
-core's multiplexer, so C<auto_pipeline> needs no switch to work;
+core's connection driver, so C<auto_pipeline> needs no switch to work;
 C<pipeline_depth> (default 10000) is the limit later pipeline objects use.
 
 =item prefix, debug, otel_tracer, otel_meter, otel_include_args, otel_redact
