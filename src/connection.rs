@@ -206,6 +206,15 @@ pub fn first_refusal(replies: &[Value], must_succeed: &[bool]) -> Option<CoreErr
         })
 }
 
+/// Why a server that closed during the handshake did so: its first
+/// refusal of a command that must succeed, else any error it sent (a
+/// server that refuses a client before reading anything, such as "max
+/// number of clients reached", answers whatever was sent first).
+fn closing_words(replies: &[Value], must_succeed: &[bool]) -> Option<CoreError> {
+    first_refusal(replies, must_succeed)
+        .or_else(|| first_refusal(replies, &vec![true; replies.len()]))
+}
+
 /// Sends packed commands on a fresh stream and reads their replies in
 /// order, before any driver runs (the handshake). `must_succeed` has one
 /// flag per command: only those count when the server refuses and closes.
@@ -230,7 +239,7 @@ pub async fn exchange(
         while let Ok(Some(reply)) = parser.next(&mut rbuf) {
             replies.push(reply);
         }
-        return Err(first_refusal(&replies, must_succeed)
+        return Err(closing_words(&replies, must_succeed)
             .unwrap_or_else(|| CoreError::Connection(Reason::Io, format!("write failed: {e}"))));
     }
     while replies.len() < count {
@@ -249,7 +258,7 @@ pub async fn exchange(
                 };
                 // A server that refuses us ("max number of clients") says
                 // why, then closes: its words beat a bare EOF.
-                return Err(first_refusal(&replies, must_succeed).unwrap_or(ended));
+                return Err(closing_words(&replies, must_succeed).unwrap_or(ended));
             }
             Err(e) => return Err(CoreError::Protocol(e.to_string())),
         }
