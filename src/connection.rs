@@ -91,7 +91,7 @@ async fn drive(
         // We run inside an `unconstrained` client task on a runtime that
         // every client shares: a socket that never stops being readable
         // would otherwise starve the other clients and every timer.
-        turns += 1;
+        turns = turns.wrapping_add(1);
         if turns.is_multiple_of(YIELD_EVERY) {
             tokio::task::yield_now().await;
         }

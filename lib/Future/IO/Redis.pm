@@ -566,9 +566,8 @@ my %REFUSED = (
 );
 
 sub command {
-    my $self   = shift;
-    my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
-    my $name   = $_[0];
+    my $self = shift;
+    my $name = $_[0];
 
     # Compare what will be sent: an object that stringifies counts too.
     my $word = defined $name ? uc "$name" : '';
@@ -585,7 +584,11 @@ sub command {
             )
         );
     }
-    my $f = Future::IO::Redis::Bridge::new_future();
+
+    # Only now the core client: a refused command, or one on a client that
+    # was disconnected, must not start one.
+    my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
+    my $f      = Future::IO::Redis::Bridge::new_future();
 
     # (0, request id), or (status, error kind, message, index of a bad argument)
     my ( $status, @detail ) = $handle->command( -1, @_ );
