@@ -44,13 +44,17 @@ subtest 'attempts exhausted' => sub {
         host                   => '127.0.0.1',
         port                   => $server->port,
         reconnect              => 1,
-        reconnect_delay        => 0.02,
+        reconnect_delay        => 0.2,
         reconnect_jitter       => 0,
         reconnect_max_attempts => 3,
         on_error               => sub { $errors++ },
     );
     $redis->connect->get;
     $server->stop;
+
+    # Issued once the drop is seen (not on the dying connection, where it
+    # would fail as in flight), well inside the 0.2 + 0.4 + 0.8 s of retries.
+    $loop->delay_future( after => 0.01 )->get while $redis->is_connected;
     my $f = $redis->command( 'ECHO', 'never' );
     $loop->await( Future->wait_any( $f, $loop->delay_future( after => 10 ) ) );
     ok( $f->is_failed, 'the waiting command failed' );
