@@ -375,11 +375,13 @@ impl ClientTask {
 
     fn on_attempt_failed(&mut self, err: CoreError) {
         if !self.reconnecting {
-            // A first connect (or explicit connect) fails its callers.
+            // A first connect (or explicit connect) fails its callers —
+            // after on_error is told, as everywhere: events come before the
+            // replies they explain (a caller resumed by its failure may look).
+            self.out.event(self.client_id, event::ERROR, Some(&err));
             for id in self.connect_ids.drain(..) {
                 self.out.error(id, &err);
             }
-            self.out.event(self.client_id, event::ERROR, Some(&err));
             self.fail_waiting(&err);
             // A client that never connected tries again on next use (the
             // server may simply not be up yet); one that lost its
