@@ -73,9 +73,14 @@ subtest 'options' => sub {
     ok( lives { Future::IO::Redis->new( password => "p\x{e9}ss\x{263a}" ) },
         'a character string password is fine' );
     like(
-        dies { Future::IO::Redis->new( prefix => 'app:' ) },
-        qr/prefix.*not supported/,
-        'prefix refused, not ignored'
+        dies { Future::IO::Redis->new( prefix => [] ) },
+        qr/option 'prefix' must be a string/,
+        'a prefix that is not a string'
+    );
+    like(
+        dies { Future::IO::Redis->new( debug => 1 ) },
+        qr/debug.*not supported/,
+        'debug refused, not ignored'
     );
     ok(
         lives {

@@ -18,6 +18,9 @@ use Future::IO::Redis::Error;
 use Future::IO::Redis::URI;
 use Future::IO::Redis::Bridge;
 
+# One method per Redis command; the methods below that need more win.
+use parent 'Future::IO::Redis::Commands';
+
 require XSLoader;
 XSLoader::load( 'Future::IO::Redis', $VERSION );
 
@@ -90,7 +93,7 @@ my %CHECK = (
     on_connect             => \&_want_code,
     on_disconnect          => \&_want_code,
     on_error               => \&_want_code,
-    prefix                 => \&_check_not_yet,
+    prefix                 => \&_want_string,
     pipeline_depth         => sub { _want_int( @_, 1, 2**31 - 1 ) },
     auto_pipeline          => \&_want_flag,
     protocol               => sub {
@@ -207,6 +210,9 @@ sub new {
         if defined $opt{path} && ( defined $args{host} || defined $args{port} );
     croak "Future::IO::Redis->new: tls does not apply to a unix socket"
         if defined $opt{path} && $opt{tls};
+
+    # Loaded only when needed: the command table is large.
+    require Future::IO::Redis::KeyExtractor if defined $opt{prefix};
 
     my $self = bless {
         %opt,
@@ -417,11 +423,24 @@ Commands issued together are always written to the socket together by the
 core's connection driver, so C<auto_pipeline> needs no switch to work;
 C<pipeline_depth> (default 10000) is the limit later pipeline objects use.
 
-=item prefix, debug, otel_tracer, otel_meter, otel_include_args, otel_redact
+=item prefix
 
-Key prefixing and observability arrive in a later version; until then
-C<prefix>, C<debug>, C<otel_tracer> and C<otel_meter> croak when set, rather
-than being silently ignored.
+A namespace put in front of every key of every command the client sends,
+C<command> included: C<< prefix => 'app:' >> makes C<< get('user:1') >> read
+C<app:user:1>. The keys are found from the server's key specifications (see
+L<Future::IO::Redis::KeyExtractor>), so numkeys forms (EVAL, FCALL,
+ZUNIONSTORE, LMPOP ...), XREAD's STREAMS, SORT's STORE, MIGRATE's KEYS and
+sub-commands (OBJECT ENCODING, XINFO STREAM) are covered; values, hash
+fields, channels and patterns are not touched (SCAN's MATCH and KEYS take
+patterns: include the prefix in them yourself). Replies are not
+unprefixed. The prefix and the keys are joined as bytes (text is sent as
+UTF-8).
+
+=item debug, otel_tracer, otel_meter, otel_include_args, otel_redact
+
+Observability arrives in a later version; until then C<debug>,
+C<otel_tracer> and C<otel_meter> croak when set, rather than being silently
+ignored.
 
 =back
 
@@ -591,7 +610,11 @@ sub command {
     my $f      = Future::IO::Redis::Bridge::new_future();
 
     # (0, request id), or (status, error kind, message, index of a bad argument)
-    my ( $status, @detail ) = $handle->command( -1, @_ );
+    my ( $status, @detail )
+        = defined $self->{prefix}
+        ? $handle->command( -1, $name,
+        Future::IO::Redis::KeyExtractor::apply_prefix( $self->{prefix}, @_ ) )
+        : $handle->command( -1, @_ );
     return $f->fail( _command_error( \@_, @detail ) ) if $status;
     return $self->_track( $detail[0], $f, $name );
 }
@@ -637,13 +660,17 @@ sub _command_error {
     return $class->new( message => "$cmd->[0]: " . ( $message // 'client is not usable' ) );
 }
 
-=head2 ping
+=head2 Commands
 
-    $pong = await $redis->ping;
+    $value = await $redis->get( $key );
+    $n     = await $redis->hset( $key, field => $value, other => $value2 );
+    $enc   = await $redis->object_encoding( $key );       # OBJECT ENCODING key
+    @conf  = @{ await $redis->config_get('maxmemory') };  # CONFIG GET maxmemory
 
-=head2 get
-
-    $value = await $redis->get( $key );    # undef when missing
+Every command the server lists has a method, generated from its command
+table: see L<Future::IO::Redis::Commands> for the list, with the syntax of
+each. The methods below are written by hand because they take or give more
+than the server's words.
 
 =head2 set
 
@@ -655,20 +682,70 @@ Options C<ex px exat pxat> take a value, C<nx xx keepttl get> are flags; in
 the hash style a false flag value leaves the flag out. Yields C<OK>, or
 C<undef> when C<nx>/C<xx> blocked the write (with C<get>, the old value).
 
-=head2 del
+=head2 hgetall
 
-    $removed = await $redis->del( @keys );
+    $hash = await $redis->hgetall( $key );    # { field => value, ... }
 
-=head2 incr
+A hash reference (empty when the key does not exist), under either protocol.
 
-    $new = await $redis->incr( $key );
+=head2 info
+
+    $info = await $redis->info;               # every section
+    $info = await $redis->info('memory');
+    say $info->{server}{redis_version};
+
+The reply as C<< { section => { key => value } } >>, section names in lower
+case (C<server>, C<clients>, C<keyspace> ...). Values are kept as the server
+writes them (C<db0> is C<keys=1,expires=0,avg_ttl=0>).
+
+=head2 time
+
+    $t = await $redis->time;    # { seconds => ..., microseconds => ... }
+
+The server's clock.
 
 =cut
 
-sub ping { my $self = shift; return $self->command( 'PING', @_ ) }
-sub get  { my $self = shift; return $self->command( 'GET',  @_ ) }
-sub del  { my $self = shift; return $self->command( 'DEL',  @_ ) }
-sub incr { my $self = shift; return $self->command( 'INCR', @_ ) }
+sub hgetall {
+    my $self = shift;
+    return $self->command( 'HGETALL', @_ )->transform( done => \&_hash_from_pairs );
+}
+
+sub info {
+    my $self = shift;
+    return $self->command( 'INFO', @_ )->transform( done => \&_info_sections );
+}
+
+sub time {
+    my $self = shift;
+    return $self->command( 'TIME', @_ )->transform( done => \&_time_hash );
+}
+
+# RESP2 gives a flat field/value list, RESP3 a map (already a hash).
+sub _hash_from_pairs {
+    my ($reply) = @_;
+    return $reply if ref $reply eq 'HASH';
+    return { @{ $reply // [] } };
+}
+
+sub _info_sections {
+    my ($text) = @_;
+    my ( %info, $section );
+    for my $line ( split /\r?\n/, $text // '' ) {
+        if ( $line =~ /\A#\s*(.+?)\s*\z/ ) {
+            $section = $info{ lc $1 } //= {};
+        }
+        elsif ( $line =~ /\A([^:]+):(.*)\z/ ) {
+            ( $section //= $info{default} //= {} )->{$1} = $2;
+        }
+    }
+    return \%info;
+}
+
+sub _time_hash {
+    my ($reply) = @_;
+    return { seconds => $reply->[0], microseconds => $reply->[1] };
+}
 
 my %SET_VALUE_OPTION = map { $_ => 1 } qw(ex px exat pxat);
 my %SET_FLAG         = map { $_ => 1 } qw(nx xx keepttl get);

@@ -1,0 +1,246 @@
+package Future::IO::Redis::KeyExtractor;
+
+use strict;
+use warnings;
+
+our $VERSION = '0.001';
+
+use Exporter qw(import);
+use overload ();
+
+use Future::IO::Redis::CommandTable;
+
+our @EXPORT_OK = qw(extract_key_indices apply_prefix);
+
+my $TABLE = \%Future::IO::Redis::CommandTable::COMMANDS;
+
+# Commands whose key specs cannot find every key (an "unknown" or
+# INCOMPLETE spec): the server finds their keys with code of its own
+# (sortGetKeys, migrateGetKeys), and so do we, the same way.
+my %BY_HAND = (
+    sort    => \&_sort_keys,
+    migrate => \&_migrate_keys,
+);
+
+=head1 NAME
+
+Future::IO::Redis::KeyExtractor - which arguments of a command are keys
+
+=head1 SYNOPSIS
+
+    use Future::IO::Redis::KeyExtractor qw(extract_key_indices apply_prefix);
+
+    my @i = extract_key_indices( 'MSET', 'a', 1, 'b', 2 );    # (0, 2)
+    my @i = extract_key_indices( 'EVAL', $lua, 2, 'k1', 'k2', 'arg' );   # (2, 3)
+    my @i = extract_key_indices( 'OBJECT', 'ENCODING', 'k' );   # (1)
+
+    my @args = apply_prefix( 'app:', 'XREAD', 'COUNT', 5, 'STREAMS', 's1', 's2', 0, 0 );
+    # ('COUNT', 5, 'STREAMS', 'app:s1', 'app:s2', 0, 0)
+
+=head1 DESCRIPTION
+
+Finds the key arguments of a command from the server's own key
+specifications (L<Future::IO::Redis::CommandTable>, taken from
+C<COMMAND INFO>), the way the server does for C<COMMAND GETKEYS>: a key spec
+says where the search begins (a fixed index, or the argument after a keyword
+such as C<STREAMS> or C<STORE>) and how the keys run from there (a range,
+possibly up to the last argument or a share of the rest, or a count given by
+a C<numkeys> argument as in EVAL, FCALL, ZUNIONSTORE, LMPOP). Sub-commands
+(C<OBJECT ENCODING>, C<XGROUP CREATE>, C<XINFO STREAM>) use their own specs.
+SORT's C<STORE> destination and MIGRATE's C<KEYS> are found the way the
+server finds them, because their specs cannot.
+
+Channels (including the shard channels of SPUBLISH and SSUBSCRIBE, which the
+server marks C<NOT_KEY>), values, hash fields and patterns are never keys.
+An unknown command has no keys, and so does a malformed one whose keys
+cannot be located (a C<numkeys> that is not a number): the server will reject
+it anyway.
+
+This is what the C<prefix> option of L<Future::IO::Redis> uses on every
+command it sends.
+
+=head1 FUNCTIONS
+
+=head2 extract_key_indices
+
+    my @indices = extract_key_indices( $command, @args );
+
+The positions in C<@args> (counting from 0) of the key arguments, in
+ascending order, each once. C<$command> is the command name in any case;
+for a sub-command either give the sub-command as the first of C<@args>
+(C<< ('OBJECT', 'ENCODING', $key) >>) or as part of C<$command> (C<'OBJECT
+ENCODING'> or C<'object|encoding'>); positions always count in C<@args> as
+given.
+
+=cut
+
+sub extract_key_indices {
+    my ( $command, @args ) = @_;
+    my ( $entry, $name, $argv, $offset ) = _resolve( $command, \@args ) or return;
+    my $by_hand = $BY_HAND{$name};
+    my @positions
+        = $by_hand
+        ? $by_hand->($argv)
+        : map { _positions( $_, $argv ) } @{ $entry->{key_specs} || [] };
+    my %seen;
+    return grep { $_ >= 0 && !$seen{$_}++ } map { $_ - $offset } sort { $a <=> $b } @positions;
+}
+
+=head2 apply_prefix
+
+    my @args = apply_prefix( $prefix, $command, @args );
+
+C<@args> with C<$prefix> put in front of each key argument (found as
+L</extract_key_indices> does); nothing else changes. Keys and the prefix are
+joined as bytes: a string with Perl's UTF-8 flag is taken as its UTF-8
+encoding, so a binary key stays binary. An undefined or empty prefix changes
+nothing; an undefined key or a reference is left alone for the client to
+reject.
+
+=cut
+
+sub apply_prefix {
+    my ( $prefix, $command, @args ) = @_;
+    return @args unless defined $prefix && length $prefix;
+    my @indices = extract_key_indices( $command, @args ) or return @args;
+    my $bytes   = _bytes($prefix);
+    for my $i (@indices) {
+        my $key = $args[$i];
+        next if !defined $key || ( ref $key && !overload::Method( $key, '""' ) );
+        $args[$i] = $bytes . _bytes($key);
+    }
+    return @args;
+}
+
+sub _bytes {
+    my $s = "$_[0]";
+    utf8::encode($s) if utf8::is_utf8($s);
+    return $s;
+}
+
+# The table entry, its name, the whole argument vector (command words
+# first, as the server counts) and how many of those words were not in @args.
+sub _resolve {
+    my ( $command, $args ) = @_;
+    return if !defined $command || ref $command && !overload::Method( $command, '""' );
+    my @words = grep { length } split /[\s|]+/, "$command";
+    return unless @words;
+    my $name  = lc $words[0];
+    my $entry = $TABLE->{$name} or return;
+    my @argv  = ( @words, @$args );
+    if ( $entry->{container} ) {
+        my $sub = $argv[1];
+        return if !defined $sub || ref $sub;
+        $name  = "$name|" . lc $sub;
+        $entry = $TABLE->{$name} or return;
+    }
+    return ( $entry, $name, \@argv, scalar @words );
+}
+
+# Key positions in @$argv for one key spec, as the server's
+# getKeysUsingKeySpecs computes them; an invalid spec gives none.
+sub _positions {
+    my ( $spec, $argv ) = @_;
+    return if $spec->{flags} =~ /\bNOT_KEY\b/;
+    my $argc = @$argv;
+    my ( $begin_type, @begin ) = @{ $spec->{begin} };
+    my $first;
+    if ( $begin_type eq 'index' ) {
+        $first = $begin[0];
+    }
+    elsif ( $begin_type eq 'keyword' ) {
+        my ( $keyword, $startfrom ) = @begin;
+
+        # Forward up to (not including) the last argument, or backward down
+        # to (not including) the command name.
+        my ( $i, $end, $step )
+            = $startfrom > 0 ? ( $startfrom, $argc - 1, 1 ) : ( $argc + $startfrom, 0, -1 );
+        for ( ; $i != $end; $i += $step ) {
+            last if $i >= $argc || $i < 1;
+            my $word = $argv->[$i];
+            if ( defined $word && !ref $word && uc $word eq $keyword ) {
+                $first = $i + 1;
+                last;
+            }
+        }
+        return unless defined $first;
+    }
+    else {
+        return;    # unknown: the keys need code of their own (%BY_HAND)
+    }
+
+    my ( $find_type, @find ) = @{ $spec->{find} };
+    my ( $last, $step );
+    if ( $find_type eq 'range' ) {
+        my ( $lastkey, $keystep, $limit ) = @find;
+        $last
+            = $lastkey >= 0 ? $first + $lastkey
+            : $limit        ? $first + ( int( ( $argc - $first ) / $limit ) + $lastkey )
+            :                 $argc + $lastkey;
+        $step = $keystep;
+    }
+    elsif ( $find_type eq 'keynum' ) {
+        my ( $keynumidx, $firstkey, $keystep ) = @find;
+        my $numkeys = $argv->[ $first + $keynumidx ];
+        return if !defined $numkeys || ref $numkeys || $numkeys !~ /\A[0-9]+\z/;
+        $first += $firstkey;
+        $last = $first + $numkeys - 1;
+        $step = $keystep;
+    }
+    else {
+        return;
+    }
+    return if $last >= $argc || $last < $first || $first >= $argc || $step < 1;
+    my @positions;
+    for ( my $i = $first; $i <= $last; $i += $step ) { push @positions, $i }
+    return @positions;
+}
+
+# SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC]
+# [ALPHA] [STORE destination]: the key, and the last STORE's destination
+# (BY and GET take patterns, which are not keys).
+sub _sort_keys {
+    my ($argv) = @_;
+    my %skip = ( limit => 2, get => 1, by => 1 );
+    my $store;
+    for ( my $i = 2; $i < @$argv; $i++ ) {
+        my $word = $argv->[$i];
+        next if !defined $word || ref $word;
+        if ( my $n = $skip{ lc $word } ) {
+            $i += $n;
+        }
+        elsif ( lc $word eq 'store' && $i + 1 < @$argv ) {
+            $store = $i + 1;    # the server does not skip it either
+        }
+    }
+    return @$argv > 1 ? ( 1, defined $store ? $store : () ) : ();
+}
+
+# MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
+# [AUTH2 user pw] [KEYS key ...]: the key, or every key after KEYS (and then
+# the empty third argument is no key).
+sub _migrate_keys {
+    my ($argv) = @_;
+    my %skip = ( copy => 0, replace => 0, auth => 1, auth2 => 2 );
+    for ( my $i = 6; $i < @$argv; $i++ ) {
+        my $word = $argv->[$i];
+        next if !defined $word || ref $word;
+        if ( lc $word eq 'keys' ) {
+            return if defined $argv->[3] && length $argv->[3];
+            return ( $i + 1 .. $#$argv );
+        }
+        $i += $skip{ lc $word } // 0;
+    }
+    return @$argv > 3 ? (3) : ();
+}
+
+1;
+
+__END__
+
+=head1 SEE ALSO
+
+L<Future::IO::Redis> (its C<prefix> option), L<Future::IO::Redis::CommandTable>,
+L<https://redis.io/docs/reference/key-specs/>
+
+=cut
