@@ -28,6 +28,7 @@ use crate::deadline;
 use crate::error::{CoreError, Reason};
 use crate::resp::{self, Value};
 use crate::runtime::{self, Runtime};
+use crate::session::SessionChange;
 use crate::transport;
 
 /// What the Perl side asks of a client.
@@ -42,6 +43,9 @@ pub enum Request {
         name: String,
         packed: Vec<u8>,
         limit: Option<Duration>,
+        /// SELECT, CLIENT SETNAME, AUTH: remembered for reconnects once
+        /// the server accepts it.
+        change: Option<SessionChange>,
     },
 }
 
@@ -117,6 +121,7 @@ impl ClientHandle {
             name: command_name(args),
             packed,
             limit,
+            change: SessionChange::from_args(args),
         })
     }
 
@@ -149,8 +154,14 @@ fn report_panic(
         })
 }
 
-type CommandFuture =
-    Pin<Box<dyn std::future::Future<Output = (u64, Result<Value, CoreError>)> + Send>>;
+type CommandFuture = Pin<Box<dyn std::future::Future<Output = Done> + Send>>;
+
+/// A command's outcome, with the session change to keep if it succeeded.
+struct Done {
+    id: u64,
+    result: Result<Value, CoreError>,
+    change: Option<SessionChange>,
+}
 
 /// Where a command gets its connection from.
 enum Source {
@@ -252,10 +263,15 @@ impl ClientTask {
                         self.on_request(request);
                     }
                 }
-                Some((id, result)) = inflight.next(), if !inflight.is_empty() => {
-                    match result {
-                        Ok(value) => self.out.reply(id, &value),
-                        Err(err) => self.out.error(id, &err),
+                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                    match done.result {
+                        Ok(value) => {
+                            if let Some(change) = done.change {
+                                change.apply(Arc::make_mut(&mut self.cfg));
+                            }
+                            self.out.reply(done.id, &value)
+                        }
+                        Err(err) => self.out.error(done.id, &err),
                     }
                 }
                 link_event = next_link_event(link) => self.on_link_event(link_event),
@@ -271,7 +287,8 @@ impl ClientTask {
                 name,
                 packed,
                 limit,
-            } => self.on_command(id, name, packed, limit),
+                change,
+            } => self.on_command(id, name, packed, limit, change),
         }
     }
 
@@ -296,7 +313,14 @@ impl ClientTask {
         }
     }
 
-    fn on_command(&mut self, id: u64, name: String, packed: Vec<u8>, limit: Option<Duration>) {
+    fn on_command(
+        &mut self,
+        id: u64,
+        name: String,
+        packed: Vec<u8>,
+        limit: Option<Duration>,
+        change: Option<SessionChange>,
+    ) {
         let source = match &self.link {
             Link::Up { conn, .. } => Source::Ready(conn.clone()),
             Link::Down if !self.cfg.reconnect => {
@@ -318,8 +342,13 @@ impl ClientTask {
         };
         // A deadline past what the clock can hold means none.
         let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
+        let run = run_command(id, name, source, packed, deadline);
         self.inflight
-            .push(Box::pin(run_command(id, name, source, packed, deadline)));
+            .push(Box::pin(run.map(move |(id, result)| Done {
+                id,
+                result,
+                change,
+            })));
     }
 
     fn wait_slot(&mut self) -> Source {

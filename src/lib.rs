@@ -22,6 +22,7 @@ mod ffi;
 pub mod reply;
 pub mod resp;
 pub mod runtime;
+pub mod session;
 mod sys;
 mod tls;
 pub mod transport;

@@ -565,9 +565,12 @@ user, database, name or protocol the client set up (use the options).
 Error and status replies are bytes like any other: a binary key named in an
 error message does no harm.
 
-Use the C<database> option rather than a raw SELECT or AUTH: reconnects
-restore the configured database and credentials. A raw MULTI ... EXEC is not protected from commands that
-other callers issue on the same client at the same time.
+SELECT, AUTH and CLIENT SETNAME, as methods or through C<command>, last
+beyond the connection: once the server accepts one, reconnects (and a
+client rebuilt after C<disconnect> or C<fork>) restore that database, user
+or name, and C<< $redis->{database} >>, C<{username}>, C<{password}> or
+C<{client_name}> follow. A raw MULTI ... EXEC is not protected from commands
+that other callers issue on the same client at the same time.
 
 =cut
 
@@ -583,6 +586,9 @@ my %REFUSED = (
     ),
     RESET => 'setup',
 );
+
+# Commands that may change what a reconnect must restore (_remember_session).
+my %SESSION_WORD = map { $_ => 1 } qw(SELECT CLIENT AUTH);
 
 sub command {
     my $self = shift;
@@ -616,7 +622,31 @@ sub command {
         Future::IO::Redis::KeyExtractor::apply_prefix( $self->{prefix}, @_ ) )
         : $handle->command( -1, @_ );
     return $f->fail( _command_error( \@_, @detail ) ) if $status;
-    return $self->_track( $detail[0], $f, $name );
+    $self->_track( $detail[0], $f, $name );
+    $self->_remember_session( $f, @_ ) if $SESSION_WORD{$word};
+    return $f;
+}
+
+# SELECT, CLIENT SETNAME and AUTH sent as commands: once the server accepts
+# them, the core replays them on reconnect; the options here follow, so a
+# client rebuilt after disconnect or fork keeps them too.
+sub _remember_session {
+    my ( $self, $f, $word, @args ) = @_;
+    @args = map {"$_"} @args;
+    my %set;
+    if ( uc $word eq 'SELECT' && @args == 1 && $args[0] =~ /\A[0-9]+\z/ ) {
+        %set = ( database => $args[0] );
+    }
+    elsif ( uc $word eq 'CLIENT' && @args == 2 && uc $args[0] eq 'SETNAME' ) {
+        %set = ( client_name => length $args[1] ? $args[1] : undef );
+    }
+    elsif ( uc $word eq 'AUTH' && ( @args == 1 || @args == 2 ) ) {
+        %set = ( username => @args == 2 ? $args[0] : undef, password => $args[-1] );
+    }
+    return unless %set;
+    weaken( my $weak = $self );
+    $f->on_done( sub { @{$weak}{ keys %set } = values %set if $weak } );
+    return;
 }
 
 # Registers a request sent to the core: its reply resolves $f.

@@ -1,0 +1,82 @@
+# SELECT, CLIENT SETNAME and AUTH sent as commands outlive the connection:
+# after a reconnect the client is still on the selected database, under the
+# name and user it switched to (regression: a reconnect quietly went back to
+# the configured database, so writes landed in the wrong one). A rejected
+# SELECT changes nothing; disconnect + connect keeps the change too.
+use Test2::V0;
+use IO::Async::Loop;
+use Future::IO::Impl::IOAsync;
+use Future::IO::Redis;
+use lib 't/lib';
+use FIORTest;
+
+my $loop = IO::Async::Loop->new;
+my $srv  = FIORTest::server('plain');
+my $auth = FIORTest::server('auth');
+
+# Kills $redis's connection from outside and waits until it is back.
+sub kill_and_wait {
+    my ( $redis, $server, @login ) = @_;
+    my $killer = Future::IO::Redis->new( host => $server->{host}, port => $server->{port}, @login );
+    my $id     = $redis->client_id->get;
+    my $gone   = 0;
+    my $back   = 0;
+    local $redis->{on_disconnect} = sub { $gone++ };
+    local $redis->{on_connect}    = sub { $back++ };
+    is( $killer->client_kill( 'ID', $id )->get, 1, 'connection killed' );
+    my $deadline = time + 20;
+    $loop->delay_future( after => 0.02 )->get until $gone && $back || time > $deadline;
+    ok( $gone && $back, 'dropped and reconnected' );
+    isnt( $redis->client_id->get, $id, 'on a new connection' );
+    $killer->disconnect;
+}
+
+subtest 'SELECT and CLIENT SETNAME survive a reconnect' => sub {
+    my $key   = FIORTest::unique_key('replay');
+    my $redis = Future::IO::Redis->new( %$srv, reconnect => 1, reconnect_delay => 0.01 );
+    is( $redis->select(5)->get,                  'OK', 'select 5' );
+    is( $redis->client_setname('replay-1')->get, 'OK', 'client_setname' );
+    is( $redis->set( $key, 'in five' )->get,     'OK', 'written in db 5' );
+    is( $redis->{database},                      5,    'the option follows' );
+    is( $redis->{client_name},                   'replay-1' );
+    like( dies { $redis->select(1_000_000)->get }, qr/DB index/i, 'a bad database is refused' );
+    is( $redis->{database}, 5, 'and changes nothing' );
+
+    kill_and_wait( $redis, $srv );
+    is( $redis->get($key)->get,                          'in five',  'still reading db 5' );
+    is( $redis->client_getname->get,                     'replay-1', 'still named' );
+    is( $redis->command( 'SELECT', 0 )->get,             'OK',       'select 0 through command' );
+    is( $redis->command( 'CLIENT', 'SETNAME', '' )->get, 'OK',       'name cleared' );
+    kill_and_wait( $redis, $srv );
+    is( $redis->get($key)->get,      undef, 'back on db 0 after the next reconnect' );
+    is( $redis->client_getname->get, undef, 'and unnamed' );
+
+    $redis->select(5)->get;
+    $redis->disconnect;
+    $redis->connect->get;
+    is( $redis->get($key)->get, 'in five', 'disconnect + connect keeps the selected database' );
+    $redis->del($key)->get;
+    $redis->disconnect;
+};
+
+subtest 'AUTH survives a reconnect' => sub {
+    my $redis = Future::IO::Redis->new(
+        host            => $auth->{host},
+        port            => $auth->{port},
+        password        => $auth->{password},
+        reconnect       => 1,
+        reconnect_delay => 0.01
+    );
+    is( $redis->acl_whoami->get, 'default', 'logged in as default' );
+    is( $redis->auth( $auth->{acl_user}, $auth->{acl_password} )->get,
+        'OK', 'auth as the ACL user' );
+    is( $redis->acl_whoami->get, $auth->{acl_user}, 'switched' );
+    kill_and_wait( $redis, $auth, password => $auth->{password} );
+    is( $redis->acl_whoami->get, $auth->{acl_user}, 'still the ACL user after the reconnect' );
+    like( dies { $redis->auth( $auth->{acl_user}, 'wrong' )->get },
+        qr/WRONGPASS/, 'a wrong password is refused' );
+    is( $redis->{password}, $auth->{acl_password}, 'and changes nothing' );
+    $redis->disconnect;
+};
+
+done_testing;
