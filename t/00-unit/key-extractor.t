@@ -143,6 +143,21 @@ subtest 'key specs agree with COMMAND INFO first/last/step' => sub {
     ok( $checked > 300, "$checked commands checked" );
 };
 
+subtest 'positions worked out once per name agree with the general search' => sub {
+    my $compared = 0;
+    for my $name ( sort grep { !/\|/ } keys %TABLE ) {
+        for my $count ( 0 .. 7 ) {
+            my @args    = map { "a$_" } 1 .. $count;
+            my @planned = extract_key_indices( $name, @args );
+            local $Future::IO::Redis::KeyExtractor::USE_PLANS = 0;
+            my @searched = extract_key_indices( $name, @args );
+            next if "@planned" eq "@searched" && ++$compared;
+            fail("$name with $count arguments: @planned vs @searched");
+        }
+    }
+    ok( $compared > 1000, "$compared argument lists agree" );
+};
+
 subtest 'every spec the generic rules cannot follow is handled' => sub {
     for my $name ( sort keys %TABLE ) {
         my @odd = grep { $_->{begin}[0] eq 'unknown' || $_->{flags} =~ /INCOMPLETE/ }

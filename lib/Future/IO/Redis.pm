@@ -925,7 +925,9 @@ Future::IO reads in the same program need a real loop.
 
 =head1 SEE ALSO
 
-L<Future>, L<Future::AsyncAwait>, L<Future::IO>, L<Future::IO::Redis::Error>,
+L<Future>, L<Future::AsyncAwait>, L<Future::IO>,
+L<Future::IO::Redis::Commands> (every command method),
+L<Future::IO::Redis::KeyExtractor> (the prefix), L<Future::IO::Redis::Error>,
 L<Future::IO::Redis::URI>.
 
 =head1 LICENSE

@@ -76,6 +76,9 @@ given.
 
 sub extract_key_indices {
     my ( $command, @args ) = @_;
+    if ( my $plan = _fixed_plan($command) ) {
+        return _fixed_positions( $plan, scalar @args );
+    }
     my ( $entry, $name, $argv, $offset ) = _resolve( $command, \@args ) or return;
     my $by_hand = $BY_HAND{$name};
     my @positions
@@ -102,14 +105,68 @@ reject.
 sub apply_prefix {
     my ( $prefix, $command, @args ) = @_;
     return @args unless defined $prefix && length $prefix;
-    my @indices = extract_key_indices( $command, @args ) or return @args;
-    my $bytes   = _bytes($prefix);
+    my $plan = _fixed_plan($command);
+    my @indices
+        = $plan ? _fixed_positions( $plan, scalar @args ) : extract_key_indices( $command, @args );
+    return @args unless @indices;
+    my $bytes = _bytes($prefix);
     for my $i (@indices) {
         my $key = $args[$i];
         next if !defined $key || ( ref $key && !overload::Method( $key, '""' ) );
         $args[$i] = $bytes . _bytes($key);
     }
     return @args;
+}
+
+# Most commands keep their keys at fixed positions (GET, SET, HSET, RENAME
+# ...): for those the positions are worked out once per command name, as
+# [ first, last, step ] triples counted in the arguments after the name
+# (0 for a command that needs the general search).
+my %FIXED_PLAN;
+our $USE_PLANS = 1;    # tests compare the plans with the general search
+
+sub _fixed_plan {
+    my ($command) = @_;
+    return 0 if !$USE_PLANS || !defined $command || ref $command;
+    my $name = lc $command;
+    return $FIXED_PLAN{$name} if exists $FIXED_PLAN{$name};
+
+    # Only a bare name counts its positions from the first argument
+    # ('OBJECT ENCODING' or 'object|encoding' take the general search);
+    # unknown names are not cached.
+    return 0 if $name =~ /[\s|]/;
+    my $entry = $TABLE->{$name} or return 0;
+    my @plan;
+    if ( !$entry->{container} && !$BY_HAND{$name} ) {
+        for my $spec ( @{ $entry->{key_specs} || [] } ) {
+            next if $spec->{flags} =~ /\bNOT_KEY\b/;
+            my ( $begin_type, $index ) = @{ $spec->{begin} };
+            my ( $find_type, $lastkey, $keystep ) = @{ $spec->{find} };
+            if ( $begin_type ne 'index' || $find_type ne 'range' || $lastkey < 0 || $keystep < 1 ) {
+                @plan = ();
+                last;
+            }
+            push @plan, [ $index - 1, $index - 1 + $lastkey, $keystep ];
+        }
+        @plan = ()
+            unless @plan == grep { $_->{flags} !~ /\bNOT_KEY\b/ } @{ $entry->{key_specs} || [] };
+    }
+    return $FIXED_PLAN{$name} = @plan ? \@plan : 0;
+}
+
+# A spec whose last key is missing from a short argument list gives no keys
+# (as the server's getKeysUsingKeySpecs).
+sub _fixed_positions {
+    my ( $plan, $count ) = @_;
+    my @positions;
+    for my $range (@$plan) {
+        my ( $first, $last, $step ) = @$range;
+        next if $last >= $count;
+        for ( my $i = $first; $i <= $last; $i += $step ) { push @positions, $i }
+    }
+    return @positions if @$plan == 1;
+    my %seen;
+    return grep { !$seen{$_}++ } sort { $a <=> $b } @positions;
 }
 
 sub _bytes {
