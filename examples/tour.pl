@@ -5,9 +5,10 @@
 #   FIOR_DEMO_PORT=6379 perl -Mblib examples/tour.pl   # against your own server
 #
 # Connects to 127.0.0.1:$FIOR_DEMO_PORT (default 6379) and shows: SET/GET,
-# 1,000 concurrent INCRs on one connection, a Redis error as an object, and
-# an automatic reconnect after the server drops the connection. It only
-# touches keys named tour:* and deletes them at the end.
+# 1,000 concurrent INCRs on one connection, a Redis error as an object,
+# generated command methods and a key prefix, and an automatic reconnect
+# after the server drops the connection. It only touches keys named tour:*
+# and deletes them at the end.
 use strict;
 use warnings;
 
@@ -20,7 +21,7 @@ use Time::HiRes qw(time);
 $| = 1;
 my $port = $ENV{FIOR_DEMO_PORT} // 6379;
 my $loop = IO::Async::Loop->new;
-my @keys = map { "tour:$_" } qw(greeting counter name);
+my @keys = map { "tour:$_" } qw(greeting counter name user ns:visits);
 
 my $dropped;              # a Future, done when the client sees its connection drop
 my $redis = Future::IO::Redis->new(
@@ -76,7 +77,20 @@ async sub main {
             if ref $e && $e->isa('Future::IO::Redis::Error::Redis');
     }
 
-    step '5. Automatic reconnect';
+    step '5. Every command is a method; a key prefix';
+    await $redis->hset( 'tour:user', name => 'Ada', lang => 'Perl' );
+    my $user = await $redis->hgetall('tour:user');
+    print "   hgetall tour:user -> { ", join( ', ', map { "$_ => $user->{$_}" } sort keys %$user ),
+        " }\n";
+    my $encoding = await $redis->object_encoding('tour:user');
+    print "   object_encoding (OBJECT ENCODING) tour:user -> $encoding\n";
+    my $ns = Future::IO::Redis->new( host => '127.0.0.1', port => $port, prefix => 'tour:ns:' );
+    await $ns->incrby( 'visits', 3 );
+    my $raw = await $redis->keys('tour:ns:*');
+    print "   with prefix 'tour:ns:', incrby('visits') wrote: @$raw\n";
+    $ns->disconnect;
+
+    step '6. Automatic reconnect';
     my $id = await $redis->command( 'CLIENT', 'ID' );
     print "   our connection id: $id\n";
     my $admin = Future::IO::Redis->new( host => '127.0.0.1', port => $port );
@@ -95,7 +109,7 @@ async sub main {
     my $new_id = await $redis->command( 'CLIENT', 'ID' );
     print "   new connection id: $new_id\n";
 
-    step '6. Clean up';
+    step '7. Clean up';
     my $deleted = await $redis->del(@keys);
     print "   deleted $deleted keys\n";
     $redis->disconnect;
