@@ -47,6 +47,8 @@ for my $protocol ( 2, 3 ) {
         is( $redis->set( $key, 'v', 'NX' )->get,    undef, 'and in word style' );
         is( $redis->set( $key, 'w', xx => 1, get => 1 )->get,  1, 'xx + get gives the old value' );
         is( $redis->set( $key, 'x', ex => 100, nx => 0 )->get, 'OK', 'a false flag is left out' );
+        is( $redis->set( $key, 'x', nx => undef, get => undef, ex => 100 )->get,
+            'OK', 'so is an undefined one' );
         ok( $redis->ttl($key)->get > 0, 'ex applied' );
         is( $redis->set( $key, 'y', 'PX', 100000, 'XX' )->get, 'OK', 'word style with a value' );
         ok( $redis->pttl($key)->get > 1000, 'px applied' );

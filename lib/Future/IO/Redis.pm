@@ -632,7 +632,7 @@ sub command {
 # client rebuilt after disconnect or fork keeps them too.
 sub _remember_session {
     my ( $self, $f, $word, @args ) = @_;
-    @args = map {"$_"} @args;
+    @args = map { "$_" } @args;
     my %set;
     if ( uc $word eq 'SELECT' && @args == 1 && $args[0] =~ /\A[0-9]+\z/ ) {
         %set = ( database => $args[0] );
@@ -709,7 +709,7 @@ than the server's words.
     $ok = await $redis->set( $key, $value, 'EX', 10, 'NX' );
 
 Options C<ex px exat pxat> take a value, C<nx xx keepttl get> are flags; in
-the hash style a false flag value leaves the flag out. Yields C<OK>, or
+the hash style a false flag value (0, '' or undef) leaves the flag out. Yields C<OK>, or
 C<undef> when C<nx>/C<xx> blocked the write (with C<get>, the old value).
 
 =head2 hgetall
@@ -793,11 +793,17 @@ sub set {
 
             # Hash style gives flags a value (nx => 1); word style does not.
             my $on = 1;
-            if (   @opts
-                && defined $opts[0]
-                && !ref $opts[0]
-                && !$SET_VALUE_OPTION{ lc $opts[0] }
-                && !$SET_FLAG{ lc $opts[0] } ) {
+
+            # (nx => undef is off, like nx => 0.)
+            if (
+                @opts
+                && (
+                    !defined $opts[0]
+                    || (   !ref $opts[0]
+                        && !$SET_VALUE_OPTION{ lc $opts[0] }
+                        && !$SET_FLAG{ lc $opts[0] } )
+                )
+            ) {
                 $on = shift @opts;
             }
             push @words, uc $lc if $on;
