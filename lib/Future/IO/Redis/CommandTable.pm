@@ -7,6 +7,8 @@ package Future::IO::Redis::CommandTable;
 use strict;
 use warnings;
 
+our $VERSION = '0.001';
+
 # name (sub-commands as container|sub) => { arity, flags, container,
 # key_specs }. A key spec as the server gives it, flattened:
 #   begin => [ index => N ] | [ keyword => WORD, STARTFROM ] | [ 'unknown' ]

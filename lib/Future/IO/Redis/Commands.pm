@@ -7,6 +7,8 @@ package Future::IO::Redis::Commands;
 use strict;
 use warnings;
 
+our $VERSION = '0.001';
+
 # Each method sends its command's words, then the caller's arguments, through
 # $self->command: the client sends them, a pipeline (later) queues them.
 # Methods written by hand in a subclass win over these.
