@@ -185,10 +185,20 @@ static SV *decode_error(pTHX_ reader *r) {
     return newRV_noinc((SV *)av);
 }
 
+/* True for an object whose class overloads stringification (as
+ * overload::Method($obj, '""') finds it). SvAMAGIC alone is not enough: it
+ * stays set on a class without overloading until Perl first looks. */
+static int stringifies(pTHX_ SV *ref) {
+    SV *obj = SvRV(ref);
+    return SvOBJECT(obj) && SvSTASH(obj)
+        && gv_fetchmeth_pvn(SvSTASH(obj), "(\"\"", 3, 0, 0) != NULL;
+}
+
 /* Collects the byte view of each argument. Returns -1 when all are
- * strings, else the index of the first that is not (undef, a plain
- * reference, or an empty command name) with *why saying which; nothing is
- * sent then, so a command never reaches the server half-written.
+ * strings, else the index of the first that is not (undef, a reference
+ * that does not stringify, or an empty command name) with *why saying
+ * which; nothing is sent then, so a command never reaches the server
+ * half-written.
  *
  * An argument with get-magic (tied, $1 …) or string overloading is first
  * copied into a plain mortal string: running the magic of a later argument
@@ -200,15 +210,17 @@ static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
     for (i = 0; i < count; i++) {
         STRLEN len;
         SV *sv = svs[i];
-        if (SvGMAGICAL(sv) || SvAMAGIC(sv)) {
+        SvGETMAGIC(sv);
+        if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
+        if (SvROK(sv) && !stringifies(aTHX_ sv)) {
+            *why = "is a reference, not a string";
+            return (SSize_t)i;
+        }
+        if (SvROK(sv) || SvGMAGICAL(sv)) {
             SV *copy = sv_newmortal();
-            SvGETMAGIC(sv);
-            if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
             sv_copypv_nomg(copy, sv);
             sv = copy;
         }
-        if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
-        if (SvROK(sv)) { *why = "is a reference, not a string"; return (SSize_t)i; }
         ptrs[i] = (const uint8_t *)SvPV_nomg(sv, len);
         lens[i] = len;
         if (i == 0 && len == 0) { *why = "is empty"; return 0; }

@@ -263,19 +263,44 @@ impl ClientTask {
                         self.on_request(request);
                     }
                 }
-                Some(done) = inflight.next(), if !inflight.is_empty() => {
-                    match done.result {
-                        Ok(value) => {
-                            if let Some(change) = done.change {
-                                change.apply(Arc::make_mut(&mut self.cfg));
-                            }
-                            self.out.reply(done.id, &value)
-                        }
-                        Err(err) => self.out.error(done.id, &err),
-                    }
-                }
+                Some(done) = inflight.next(), if !inflight.is_empty() => self.on_done(done),
                 link_event = next_link_event(link) => self.on_link_event(link_event),
             }
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match (done.result, done.change) {
+            (Ok(value), Some(change)) if SessionChange::accepted_by(&value) => {
+                change.apply(Arc::make_mut(&mut self.cfg));
+                self.out.reply(done.id, &value);
+            }
+            (Ok(value), _) => self.out.reply(done.id, &value),
+            // A SELECT, AUTH or CLIENT SETNAME that timed out may yet run:
+            // the connection's database or user is then unknown, so it is
+            // dropped (and re-established as configured when reconnecting)
+            // rather than left to serve commands in a state nobody knows.
+            (
+                Err(
+                    err @ CoreError::Timeout {
+                        maybe_executed: true,
+                        ..
+                    },
+                ),
+                Some(_),
+            ) => {
+                self.out.error(done.id, &err);
+                if matches!(self.link, Link::Up { .. }) {
+                    self.link = Link::Idle;
+                    self.on_link_event(LinkEvent::Lost(CoreError::Connection(
+                        Reason::Lost,
+                        "reset by the client: a SELECT, AUTH or CLIENT SETNAME timed out, \
+                         leaving the connection's state unknown"
+                            .to_owned(),
+                    )));
+                }
+            }
+            (Err(err), _) => self.out.error(done.id, &err),
         }
     }
 

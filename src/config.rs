@@ -36,8 +36,9 @@ pub struct Backoff {
 pub struct Config {
     pub endpoint: Endpoint,
     pub tls: Option<TlsOptions>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+    /// Credentials are bytes: Redis takes any (ACL passwords are binary-safe).
+    pub username: Option<Vec<u8>>,
+    pub password: Option<Vec<u8>>,
     pub database: i64,
     pub client_name: Option<Vec<u8>>,
     pub protocol: u8,
@@ -151,8 +152,8 @@ impl Config {
                 "port" => port = integer(key, value)?,
                 "path" => path = Some(PathBuf::from(text(key, value)?)),
                 "database" => cfg.database = integer(key, value)?,
-                "username" => cfg.username = Some(text(key, value)?),
-                "password" => cfg.password = Some(text(key, value)?),
+                "username" => cfg.username = Some(value.to_vec()),
+                "password" => cfg.password = Some(value.to_vec()),
                 "client_name" => cfg.client_name = Some(value.to_vec()),
                 "protocol" => cfg.protocol = integer(key, value)?,
                 "connect_timeout" => cfg.connect_timeout = seconds_or_none(key, value)?,

@@ -3,10 +3,13 @@
 //! name; a SELECT, CLIENT SETNAME or AUTH sent as a command changes them on
 //! the live connection only, so a reconnect would quietly put the client
 //! back on the old database (writes landing in the wrong place). Once the
-//! server accepts such a command, its change is made to the configuration
-//! the next handshake uses.
+//! server answers such a command with OK, its change is made to the
+//! configuration the next handshake uses. (Inside MULTI the answer is
+//! QUEUED, and nothing is remembered: the transaction may be discarded, or
+//! the command fail inside EXEC.)
 
 use crate::config::Config;
+use crate::resp::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionChange {
@@ -14,8 +17,8 @@ pub enum SessionChange {
     /// `None`: CLIENT SETNAME "" clears the name.
     ClientName(Option<Vec<u8>>),
     Auth {
-        username: Option<String>,
-        password: String,
+        username: Option<Vec<u8>>,
+        password: Vec<u8>,
     },
 }
 
@@ -35,18 +38,18 @@ impl SessionChange {
             return Some(SessionChange::ClientName(value));
         }
         if name.eq_ignore_ascii_case(b"AUTH") && (args.len() == 2 || args.len() == 3) {
-            // The handshake sends credentials as text; bytes that are not
-            // UTF-8 are left to this connection alone.
-            let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
-            let password = text(args[args.len() - 1])?;
-            let username = if args.len() == 3 {
-                Some(text(args[1])?)
-            } else {
-                None
-            };
-            return Some(SessionChange::Auth { username, password });
+            return Some(SessionChange::Auth {
+                username: (args.len() == 3).then(|| args[1].to_vec()),
+                password: args[args.len() - 1].to_vec(),
+            });
         }
         None
+    }
+
+    /// Whether a reply says the server made the change (+OK; not QUEUED,
+    /// not an error).
+    pub fn accepted_by(reply: &Value) -> bool {
+        matches!(reply, Value::Bytes(text) if text == b"OK")
     }
 
     /// Makes the change to the configuration of future handshakes.
@@ -90,36 +93,53 @@ mod tests {
             change(&["AUTH", "pw"]),
             Some(SessionChange::Auth {
                 username: None,
-                password: "pw".to_owned()
+                password: b"pw".to_vec()
             })
         );
         assert_eq!(
             change(&["auth", "u", "pw"]),
             Some(SessionChange::Auth {
-                username: Some("u".to_owned()),
-                password: "pw".to_owned()
+                username: Some(b"u".to_vec()),
+                password: b"pw".to_vec()
             })
         );
         assert_eq!(change(&["GET", "k"]), None);
-        assert_eq!(SessionChange::from_args(&[b"AUTH", b"\xff"]), None);
+        assert_eq!(
+            SessionChange::from_args(&[b"AUTH", b"\xff\x00"]),
+            Some(SessionChange::Auth {
+                username: None,
+                password: b"\xff\x00".to_vec()
+            })
+        );
+    }
+
+    #[test]
+    fn only_ok_is_accepted() {
+        assert!(SessionChange::accepted_by(&Value::Bytes(b"OK".to_vec())));
+        assert!(!SessionChange::accepted_by(&Value::Bytes(
+            b"QUEUED".to_vec()
+        )));
+        assert!(!SessionChange::accepted_by(&Value::Error(
+            b"ERR DB index is out of range".to_vec()
+        )));
     }
 
     #[test]
     fn applies_to_the_next_handshake() {
         let mut cfg = Config {
-            username: Some("old".to_owned()),
+            username: Some(b"old".to_vec()),
             ..Config::default()
         };
         SessionChange::Database(4).apply(&mut cfg);
         SessionChange::ClientName(Some(b"n".to_vec())).apply(&mut cfg);
         SessionChange::Auth {
             username: None,
-            password: "p".to_owned(),
+            password: b"p".to_vec(),
         }
         .apply(&mut cfg);
         assert_eq!(cfg.database, 4);
         assert_eq!(cfg.client_name.as_deref(), Some(&b"n"[..]));
         assert_eq!(cfg.username, None);
-        assert_eq!(cfg.password.as_deref(), Some("p"));
+        assert_eq!(cfg.password.as_deref(), Some(&b"p"[..]));
     }
 }

@@ -102,20 +102,20 @@ async fn handshake(
     let auth = cfg.password.is_some() || cfg.username.is_some();
     // A user without a password is sent with an empty one: accepted for a
     // `nopass` user, refused (visibly) otherwise, never silently dropped.
-    let user = cfg.username.clone().unwrap_or_else(|| "default".to_owned());
+    let user = cfg.username.clone().unwrap_or_else(|| b"default".to_vec());
     let password = cfg.password.clone().unwrap_or_default();
     if cfg.protocol == 3 {
         let mut hello = words(&["HELLO", "3"]);
         if auth {
-            hello.extend(words(&["AUTH", &user, &password]));
+            hello.extend([b"AUTH".to_vec(), user, password]);
         }
         commands.push((hello, true));
     } else if auth {
         let mut words_ = words(&["AUTH"]);
         if cfg.username.is_some() {
-            words_.push(user.into_bytes());
+            words_.push(user);
         }
-        words_.push(password.into_bytes());
+        words_.push(password);
         commands.push((words_, true));
     }
     if cfg.database != 0 {

@@ -39,9 +39,12 @@ my @CASES = (
         [ 0, 8 ],
         'SORT: patterns are not keys, STORE is'
     ],
-    [ [qw(SORT l STORE a STORE b)],        [ 0, 4 ], 'SORT: the last STORE wins' ],
-    [ [qw(SORT l LIMIT 0 1)],              [0] ],
-    [ [qw(SORT_RO l BY x)],                [0] ],
+    [
+        [qw(SORT l STORE a STORE b)], [ 0, 2, 4 ],
+        'SORT: every STORE destination (the last counts)'
+    ],
+    [ [qw(SORT l LIMIT 0 1)], [0] ],
+    [ [qw(SORT_RO l BY x)],   [0] ],
     [ [ 'MIGRATE', 'h', 1, 'k', 0, 5000 ], [2], 'MIGRATE: the key' ],
     [
         [ 'MIGRATE', 'h', 1, '', 0, 5000, 'AUTH', 'KEYS', 'KEYS', 'a', 'b' ],
@@ -74,6 +77,63 @@ for my $case (@CASES) {
     my ( $cmd, @args ) = @$words;
     is( [ extract_key_indices( $cmd, @args ) ], $want, $label // "@$words" );
 }
+
+# Regressions: words the server reads as keywords or counts were missed,
+# so the keys after them escaped the prefix.
+subtest 'words as the server reads them' => sub {
+    my $one   = bless { text => '1' },     'FIORTest::Word';
+    my $store = bless { text => 'STORE' }, 'FIORTest::Word';
+    is( [ extract_key_indices( 'EVAL', 's', $one, 'k', 'a' ) ],
+        [2], 'numkeys as an object that stringifies' );
+    is( [ extract_key_indices( 'SORT', 'l', $store, 'd' ) ], [ 0, 2 ], 'STORE as an object' );
+    is(
+        [ extract_key_indices( 'SORT', 'l', "STORE\0x", 'd' ) ],
+        [ 0, 2 ],
+        'STORE followed by a NUL (the server compares with strcasecmp)'
+    );
+    is( [ extract_key_indices( 'XREAD', "STREAMS\0", 's', 0 ) ], [1], 'STREAMS followed by a NUL' );
+    is(
+        [ extract_key_indices( qw(GEORADIUS g 1 2 3 km), "STORE\0", 'd' ) ],
+        [ 0, 6 ],
+        'GEORADIUS STORE with a NUL'
+    );
+    is(
+        [ extract_key_indices( qw(GEORADIUS g 1 2 3 km STOREDIST), "\x{17f}tore", qw(COUNT 1) ) ],
+        [ 0, 6 ],
+        'only ASCII letters fold: a long s does not make STORE'
+    );
+    is(
+        [ extract_key_indices(qw(GEORADIUS g 1 2 3 km STORE a STORE b)) ],
+        [ 0, 6, 8 ],
+        'GEORADIUS: every STORE (the command uses the last, the spec finds the first)'
+    );
+    is(
+        [ extract_key_indices(qw(GEORADIUS g 1 2 3 km COUNT STORE STOREDIST d)) ],
+        [ 0, 8 ],
+        'GEORADIUS: a COUNT argument is no keyword'
+    );
+    is(
+        [ extract_key_indices(qw(SORT src STORE by STORE dst)) ],
+        [ 0, 2, 4 ],
+        'SORT: a STORE destination named by'
+    );
+    is( [ extract_key_indices( 'MIGRATE', 'h', 1, '', 0, 5000, "KEYS\0", 'a' ) ],
+        [6], 'MIGRATE KEYS with a NUL' );
+    is( [ extract_key_indices( "\x{212a}EYS", '*' ) ],
+        [], 'a command name with a Kelvin sign is no KEYS' );
+    is( [ extract_key_indices( "GET\0", 'k' ) ],
+        [], 'nor is GET with a NUL a GET (the server looks names up whole)' );
+    is(
+        [ extract_key_indices( 'object', bless( { text => 'encoding' }, 'FIORTest::Word' ), 'k' ) ],
+        [1],
+        'a sub-command as an object'
+    );
+    is(
+        [ apply_prefix( 'p:', 'SET', $store, 'v' ) ],
+        [ 'p:STORE', 'v' ],
+        'an object key is prefixed as its text'
+    );
+};
 
 subtest 'odd input' => sub {
     is( [ extract_key_indices(undef) ], [], 'no command' );
@@ -173,3 +233,6 @@ done_testing;
 
 package FIORTest::Name;
 use overload '""' => sub { 'obj' }, fallback => 1;
+
+package FIORTest::Word;
+use overload '""' => sub { $_[0]{text} }, fallback => 1;

@@ -9,6 +9,7 @@ use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
+use FIORServer;
 
 my $loop = IO::Async::Loop->new;
 my $srv  = FIORTest::server('plain');
@@ -77,6 +78,108 @@ subtest 'AUTH survives a reconnect' => sub {
         qr/WRONGPASS/, 'a wrong password is refused' );
     is( $redis->{password}, $auth->{acl_password}, 'and changes nothing' );
     $redis->disconnect;
+};
+
+subtest 'a binary password, as an option and through AUTH' => sub {
+    my $admin = Future::IO::Redis->new(
+        host     => $auth->{host},
+        port     => $auth->{port},
+        password => $auth->{password}
+    );
+    my $user     = "fior-bin-$$";
+    my $password = "p\xff\x00\r\nw";
+    is( $admin->acl_setuser( $user, 'on', ">$password", '~*', '+@all' )->get, 'OK',
+        'user created' );
+    my $redis = Future::IO::Redis->new(
+        host            => $auth->{host},
+        port            => $auth->{port},
+        username        => $user,
+        password        => $password,
+        reconnect       => 1,
+        reconnect_delay => 0.01
+    );
+    is( $redis->acl_whoami->get, $user, 'connected with the binary password' );
+    is( $redis->auth( $auth->{acl_user}, $auth->{acl_password} )->get, 'OK', 'switch user' );
+    is( $redis->auth( $user,             $password )->get, 'OK', 'and back, through AUTH' );
+    kill_and_wait( $redis, $auth, password => $auth->{password} );
+    is( $redis->acl_whoami->get, $user, 'the reconnect logs in with the binary password' );
+    $redis->disconnect;
+    $redis->connect->get;
+    is( $redis->acl_whoami->get, $user, 'so does a fresh connect' );
+    $redis->disconnect;
+    $admin->acl_deluser($user)->get;
+};
+
+# Regressions: a QUEUED reply counted as accepted, so a SELECT in a
+# discarded transaction moved later reconnects to its database, and one
+# that failed inside EXEC made every reconnect fail.
+subtest 'inside MULTI nothing is remembered' => sub {
+    my $redis = Future::IO::Redis->new( %$srv, reconnect => 1, reconnect_delay => 0.01 );
+    my $key   = FIORTest::unique_key('multi');
+    $redis->set( $key, 'db0' )->get;
+    $redis->multi->get;
+    is( $redis->select(3)->get, 'QUEUED', 'SELECT queued' );
+    is( $redis->discard->get,   'OK',     'discarded' );
+    $redis->multi->get;
+    $redis->select(1_000_000)->get;
+    my $exec = $redis->exec->get;
+    isa_ok( $exec->[0], ['Future::IO::Redis::Error::Redis'], 'the bad SELECT failed inside EXEC' );
+    is( $redis->{database}, 0, 'the option did not follow' );
+    kill_and_wait( $redis, $srv );
+    is( $redis->get($key)->get, 'db0', 'the reconnect is on database 0 and works' );
+    $redis->del($key)->get;
+    $redis->disconnect;
+};
+
+subtest 'a cancelled SELECT still counts once the server took it' => sub {
+    my $redis = Future::IO::Redis->new( %$srv, reconnect => 1, reconnect_delay => 0.01 );
+    my $key   = FIORTest::unique_key('cancel');
+    $redis->select(4)->get;
+    $redis->set( $key, 'db4' )->get;
+    $redis->select(0)->get;
+    my $select = $redis->select(4);
+    $select->cancel;
+    is( $redis->get($key)->get, 'db4', 'the server did switch' );
+    is( $redis->{database},     4,     'and so did the option' );
+    $redis->disconnect;
+    $redis->connect->get;
+    is( $redis->get($key)->get, 'db4', 'a fresh connect goes back to database 4' );
+    $redis->del($key)->get;
+    $redis->disconnect;
+};
+
+# A SELECT that times out may still run: the connection is reset rather
+# than left on a database nobody knows.
+subtest 'a SELECT that times out resets the connection' => sub {
+    my $paused = FIORServer->new;
+    my $redis  = Future::IO::Redis->new(
+        host            => '127.0.0.1',
+        port            => $paused->port,
+        request_timeout => 0.3,
+        reconnect       => 1,
+        reconnect_delay => 0.01
+    );
+    my $key = FIORTest::unique_key('timeout');
+    $redis->set( $key, 'db0' )->get;
+    my $dropped = 0;
+    $redis->{on_disconnect} = sub { $dropped++ };
+    my $pauser = Future::IO::Redis->new( host => '127.0.0.1', port => $paused->port );
+    $pauser->client_pause( 1000, 'ALL' )->get;
+    my $select = $redis->select(2);
+    $loop->await($select);
+    isa_ok( $select->failure, ['Future::IO::Redis::Error::Timeout'], 'SELECT timed out' );
+    my $deadline = time + 10;
+    $loop->delay_future( after => 0.02 )->get until $dropped || time > $deadline;
+    is( $dropped, 1, 'the connection was reset' );
+
+    # (Commands time out until the pause ends.)
+    my $got;
+    $deadline = time + 10;
+    $got      = eval { $redis->get($key)->get } until defined $got || time > $deadline;
+    is( $got,               'db0', 'the new connection is on the configured database' );
+    is( $redis->{database}, 0,     'as the option says' );
+    $redis->disconnect;
+    $paused->stop;
 };
 
 done_testing;

@@ -324,6 +324,21 @@ subtest 'channels are not keys' => sub {
     }
 };
 
+# Regressions: keywords and counts the server reads more loosely than we
+# did let keys escape the prefix.
+subtest 'keywords and counts as the server reads them' => sub {
+    require Math::BigInt;
+    my $base = FIORTest::unique_key('loose');
+    $p->rpush( "$base:l", 1 )->get;
+    $p->sort( "$base:l", "STORE\0junk", "$base:d" )->get;
+    $p->eval( "return redis.call('SET', KEYS[1], 'x')", Math::BigInt->new(1), "$base:e" )->get;
+    $p->georadius( "$base:g", 1, 2, 3, 'km', 'STORE', "$base:s1", 'STORE', "$base:s2" )->get
+        if $p->geoadd( "$base:g", 1, 2, 'm' )->get;
+    my @raw = sort @{ $raw->keys("*$base*")->get };
+    is( \@raw, [ map { "$prefix$base:$_" } qw(d e g l s2) ], 'every key carries the prefix' );
+    $raw->del(@raw)->get;
+};
+
 subtest 'binary and UTF-8 keys join the prefix as bytes' => sub {
     my $base = FIORTest::unique_key('bytes');
     my $text = "pr\x{e9}:";

@@ -64,13 +64,13 @@ my %DEFAULTS = (
 
 # option => validator returning an error text or nothing.
 my %CHECK = (
-    host        => \&_want_text,
-    port        => sub { _want_int( @_, 1, 65535 ) },
-    path        => \&_want_text,
-    uri         => \&_want_text,
-    database    => sub { _want_int( @_, 0, 2**31 - 1 ) },
-    username    => \&_want_text,
-    password    => sub { _want_string(@_) // _want_utf8(@_) },
+    host     => \&_want_text,
+    port     => sub { _want_int( @_, 1, 65535 ) },
+    path     => \&_want_text,
+    uri      => \&_want_text,
+    database => sub { _want_int( @_, 0, 2**31 - 1 ) },
+    username => \&_want_text,
+    password => \&_want_string,                         # any bytes: Redis passwords are binary-safe
     client_name => sub {
         _want_text(@_) // ( $_[0] =~ /\s/ ? 'must not contain spaces' : undef );
     },
@@ -353,8 +353,8 @@ Database number, selected after every (re)connect. Default 0.
 =item username, password
 
 Sent as C<AUTH [username] password> (C<HELLO 3 AUTH ...> under RESP3) on every
-(re)connect. A password of C<"0"> is a password. Never logged, never part of
-an error message.
+(re)connect. A password of C<"0"> is a password, and a password may be any
+bytes (text is sent as UTF-8). Never logged, never part of an error message.
 
 =item client_name
 
@@ -566,10 +566,12 @@ Error and status replies are bytes like any other: a binary key named in an
 error message does no harm.
 
 SELECT, AUTH and CLIENT SETNAME, as methods or through C<command>, last
-beyond the connection: once the server accepts one, reconnects (and a
-client rebuilt after C<disconnect> or C<fork>) restore that database, user
+beyond the connection: once the server answers one with OK, reconnects (and
+a client rebuilt after C<disconnect> or C<fork>) restore that database, user
 or name, and C<< $redis->{database} >>, C<{username}>, C<{password}> or
-C<{client_name}> follow. A raw MULTI ... EXEC is not protected from commands
+C<{client_name}> follow (also when the caller cancelled its future). Inside
+MULTI they are only queued, and nothing is remembered. If one of them times
+out, the connection is reset rather than left in a state nobody knows. A raw MULTI ... EXEC is not protected from commands
 that other callers issue on the same client at the same time.
 
 =cut
@@ -618,20 +620,27 @@ sub command {
     # (0, request id), or (status, error kind, message, index of a bad argument)
     my ( $status, @detail )
         = defined $self->{prefix}
-        ? $handle->command( -1, $name,
-        Future::IO::Redis::KeyExtractor::apply_prefix( $self->{prefix}, @_ ) )
+        ? $handle->command( -1, $name, _prefixed( $self->{prefix}, @_ ) )
         : $handle->command( -1, @_ );
     return $f->fail( _command_error( \@_, @detail ) ) if $status;
     $self->_track( $detail[0], $f, $name );
-    $self->_remember_session( $f, @_ ) if $SESSION_WORD{$word};
+    $self->_remember_session( $detail[0], @_ ) if $SESSION_WORD{$word};
     return $f;
 }
 
-# SELECT, CLIENT SETNAME and AUTH sent as commands: once the server accepts
-# them, the core replays them on reconnect; the options here follow, so a
-# client rebuilt after disconnect or fork keeps them too.
+# (Loaded here too: the prefix may have been set after new.)
+sub _prefixed {
+    require Future::IO::Redis::KeyExtractor;
+    return Future::IO::Redis::KeyExtractor::apply_prefix(@_);
+}
+
+# SELECT, CLIENT SETNAME and AUTH sent as commands: once the server answers
+# OK (not QUEUED inside MULTI), the core replays them on reconnect; the
+# options here follow, so a client rebuilt after disconnect or fork keeps
+# them too. Taken from the reply itself, not the caller's future: a
+# cancelled future must not leave the two disagreeing.
 sub _remember_session {
-    my ( $self, $f, $word, @args ) = @_;
+    my ( $self, $id, $word, @args ) = @_;
     @args = map { "$_" } @args;
     my %set;
     if ( uc $word eq 'SELECT' && @args == 1 && $args[0] =~ /\A[0-9]+\z/ ) {
@@ -645,7 +654,11 @@ sub _remember_session {
     }
     return unless %set;
     weaken( my $weak = $self );
-    $f->on_done( sub { @{$weak}{ keys %set } = values %set if $weak } );
+    $Future::IO::Redis::Bridge::PENDING{$id}[3] = sub {
+        my ($reply) = @_;
+        @{$weak}{ keys %set } = values %set
+            if $weak && defined $reply && !ref $reply && $reply eq 'OK';
+    };
     return;
 }
 

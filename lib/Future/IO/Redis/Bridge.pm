@@ -33,7 +33,7 @@ my $PROTO;          # a Future of the running loop's class
 my @ABANDONED;      # inherited wake-up handles, kept open (see after_fork)
 my @QUEUE;          # drained records not yet dispatched
 
-our %PENDING;       # request id => [future, client id, command name]
+our %PENDING;       # request id => [future, client id, command name, on_reply]
 our %INFLIGHT;      # client id => commands sent and not yet answered
 our %CLIENTS;       # client id => client (weak)
 
@@ -252,8 +252,13 @@ sub drain {
             next;
         }
         my $entry = delete $PENDING{$id} or next;
-        my ( $f, $client_id, $command ) = @$entry;
+        my ( $f, $client_id, $command, $on_reply ) = @$entry;
         $INFLIGHT{$client_id}--;
+
+        # The client's own bookkeeping, even when the caller cancelled.
+        if ( $on_reply && $tag == TAG_REPLY ) {
+            eval { $on_reply->($payload); 1 } or warn "Future::IO::Redis: $@";
+        }
         next if $f->is_ready;    # cancelled by its caller
         my $ok = eval {
             if ( $tag == TAG_REPLY ) {

@@ -17,9 +17,14 @@ my $TABLE = \%Future::IO::Redis::CommandTable::COMMANDS;
 # Commands whose key specs cannot find every key (an "unknown" or
 # INCOMPLETE spec): the server finds their keys with code of its own
 # (sortGetKeys, migrateGetKeys), and so do we, the same way.
+# GEORADIUS's STORE/STOREDIST specs find the first STORE where the command
+# uses the last (and a COUNT argument can read "STORE"): those are read the
+# way the command reads its options too.
 my %BY_HAND = (
-    sort    => \&_sort_keys,
-    migrate => \&_migrate_keys,
+    sort              => \&_sort_keys,
+    migrate           => \&_migrate_keys,
+    georadius         => sub { _georadius_keys( $_[0], 6 ) },
+    georadiusbymember => sub { _georadius_keys( $_[0], 5 ) },
 );
 
 =head1 NAME
@@ -111,9 +116,9 @@ sub apply_prefix {
     return @args unless @indices;
     my $bytes = _bytes($prefix);
     for my $i (@indices) {
-        my $key = $args[$i];
-        next if !defined $key || ( ref $key && !overload::Method( $key, '""' ) );
-        $args[$i] = $bytes . _bytes($key);
+        my $key  = $args[$i];
+        my $text = _text($key) // next;
+        $args[$i] = $bytes . _bytes($text);
     }
     return @args;
 }
@@ -128,7 +133,7 @@ our $USE_PLANS = 1;    # tests compare the plans with the general search
 sub _fixed_plan {
     my ($command) = @_;
     return 0 if !$USE_PLANS || !defined $command || ref $command;
-    my $name = lc $command;
+    my $name = _name($command);
     return $FIXED_PLAN{$name} if exists $FIXED_PLAN{$name};
 
     # Only a bare name counts its positions from the first argument
@@ -175,20 +180,45 @@ sub _bytes {
     return $s;
 }
 
+# The string an argument is sent as: undef for undef or a reference that
+# does not stringify (the client refuses those).
+sub _text {
+    my ($arg) = @_;
+    return undef if !defined $arg;
+    return $arg  if !ref $arg;
+    return overload::Method( $arg, '""' ) ? "$arg" : undef;
+}
+
+# A command or sub-command name as the server looks it up: its bytes, with
+# ASCII letters in any case (not Unicode case folding).
+sub _name {
+    my $text = _text( $_[0] ) // return undef;
+    my $name = _bytes($text);
+    $name =~ tr/A-Z/a-z/;
+    return $name;
+}
+
+# An option word as the server compares it (strcasecmp): ASCII case only,
+# and only up to a NUL byte ("STORE\0x" is STORE there).
+sub _keyword {
+    my $word = _name( $_[0] ) // return undef;
+    $word =~ s/\0.*//s;
+    return $word;
+}
+
 # The table entry, its name, the whole argument vector (command words
 # first, as the server counts) and how many of those words were not in @args.
 sub _resolve {
     my ( $command, $args ) = @_;
-    return if !defined $command || ref $command && !overload::Method( $command, '""' );
-    my @words = grep { length } split /[\s|]+/, "$command";
+    my $text  = _text($command) // return;
+    my @words = grep { length } split /[\s|]+/, $text;
     return unless @words;
-    my $name  = lc $words[0];
+    my $name  = _name( $words[0] );
     my $entry = $TABLE->{$name} or return;
     my @argv  = ( @words, @$args );
     if ( $entry->{container} ) {
-        my $sub = $argv[1];
-        return if !defined $sub || ref $sub;
-        $name  = "$name|" . lc $sub;
+        my $sub = _name( $argv[1] ) // return;
+        $name  = "$name|$sub";
         $entry = $TABLE->{$name} or return;
     }
     return ( $entry, $name, \@argv, scalar @words );
@@ -214,8 +244,8 @@ sub _positions {
             = $startfrom > 0 ? ( $startfrom, $argc - 1, 1 ) : ( $argc + $startfrom, 0, -1 );
         for ( ; $i != $end; $i += $step ) {
             last if $i >= $argc || $i < 1;
-            my $word = $argv->[$i];
-            if ( defined $word && !ref $word && uc $word eq $keyword ) {
+            my $word = _keyword( $argv->[$i] );
+            if ( defined $word && $word eq lc $keyword ) {
                 $first = $i + 1;
                 last;
             }
@@ -238,8 +268,8 @@ sub _positions {
     }
     elsif ( $find_type eq 'keynum' ) {
         my ( $keynumidx, $firstkey, $keystep ) = @find;
-        my $numkeys = $argv->[ $first + $keynumidx ];
-        return if !defined $numkeys || ref $numkeys || $numkeys !~ /\A[0-9]+\z/;
+        my $numkeys = _text( $argv->[ $first + $keynumidx ] );
+        return if !defined $numkeys || $numkeys !~ /\A[0-9]+\z/;
         $first += $firstkey;
         $last = $first + $numkeys - 1;
         $step = $keystep;
@@ -254,41 +284,64 @@ sub _positions {
 }
 
 # SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC]
-# [ALPHA] [STORE destination]: the key, and the last STORE's destination
-# (BY and GET take patterns, which are not keys).
+# [ALPHA] [STORE destination], read as sortCommand reads it: the key and
+# every STORE's destination (the last one counts; the server's own
+# sortGetKeys can take a STORE for a BY's argument). BY and GET take
+# patterns, which are no keys. A syntax error ends the search: the server
+# refuses the command.
 sub _sort_keys {
     my ($argv) = @_;
-    my %skip = ( limit => 2, get => 1, by => 1 );
-    my $store;
-    for ( my $i = 2; $i < @$argv; $i++ ) {
-        my $word = $argv->[$i];
-        next if !defined $word || ref $word;
-        if ( my $n = $skip{ lc $word } ) {
-            $i += $n;
-        }
-        elsif ( lc $word eq 'store' && $i + 1 < @$argv ) {
-            $store = $i + 1;    # the server does not skip it either
-        }
+    return if @$argv < 2;
+    my @keys = (1);
+    for ( my $j = 2; $j < @$argv; $j++ ) {
+        my $word = _keyword( $argv->[$j] ) // last;
+        my $left = @$argv - $j - 1;
+        if    ( $word eq 'asc' || $word eq 'desc' || $word eq 'alpha' ) { }
+        elsif ( $word eq 'limit' && $left >= 2 )                        { $j += 2 }
+        elsif ( $word eq 'store' && $left >= 1 )                        { push @keys, ++$j }
+        elsif ( ( $word eq 'by' || $word eq 'get' ) && $left >= 1 )     { $j++ }
+        else                                                            { last }
     }
-    return @$argv > 1 ? ( 1, defined $store ? $store : () ) : ();
+    return @keys;
 }
 
 # MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
-# [AUTH2 user pw] [KEYS key ...]: the key, or every key after KEYS (and then
-# the empty third argument is no key).
+# [AUTH2 user pw] [KEYS key ...], read as migrateCommand reads it: the key,
+# or every key after KEYS (and then the empty third argument is no key).
 sub _migrate_keys {
     my ($argv) = @_;
     my %skip = ( copy => 0, replace => 0, auth => 1, auth2 => 2 );
     for ( my $i = 6; $i < @$argv; $i++ ) {
-        my $word = $argv->[$i];
-        next if !defined $word || ref $word;
-        if ( lc $word eq 'keys' ) {
-            return if defined $argv->[3] && length $argv->[3];
+        my $word = _keyword( $argv->[$i] ) // last;
+        if ( $word eq 'keys' ) {
+            my $key = _text( $argv->[3] );
+            return if !defined $key || length $key;
             return ( $i + 1 .. $#$argv );
         }
-        $i += $skip{ lc $word } // 0;
+        last unless exists $skip{$word};
+        $i += $skip{$word};
     }
     return @$argv > 3 ? (3) : ();
+}
+
+# GEORADIUS key longitude latitude radius unit [options] (options from 6) and
+# GEORADIUSBYMEMBER key member radius unit [options] (from 5), read as
+# georadiusGeneric reads them: the key, and the argument of every STORE and
+# STOREDIST.
+sub _georadius_keys {
+    my ( $argv, $options_from ) = @_;
+    return if @$argv < 2;
+    my @keys = (1);
+    my %flag = map { $_ => 1 } qw(withdist withhash withcoord any asc desc);
+    for ( my $i = $options_from; $i < @$argv; $i++ ) {
+        my $word = _keyword( $argv->[$i] ) // last;
+        my $left = @$argv - $i - 1;
+        if    ( $flag{$word} )                                               { }
+        elsif ( $word eq 'count' && $left >= 1 )                             { $i++ }
+        elsif ( ( $word eq 'store' || $word eq 'storedist' ) && $left >= 1 ) { push @keys, ++$i }
+        else                                                                 { last }
+    }
+    return @keys;
 }
 
 1;
