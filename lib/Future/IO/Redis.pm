@@ -630,8 +630,9 @@ sub command {
 
 # (Loaded here too: the prefix may have been set after new.)
 sub _prefixed {
-    require Future::IO::Redis::KeyExtractor;
-    return Future::IO::Redis::KeyExtractor::apply_prefix(@_);
+    require Future::IO::Redis::KeyExtractor
+        unless defined &Future::IO::Redis::KeyExtractor::apply_prefix;
+    return &Future::IO::Redis::KeyExtractor::apply_prefix;    # with this @_
 }
 
 # SELECT, CLIENT SETNAME and AUTH sent as commands: once the server answers

@@ -116,7 +116,11 @@ sub apply_prefix {
     return @args unless @indices;
     my $bytes = _bytes($prefix);
     for my $i (@indices) {
-        my $key  = $args[$i];
+        my $key = $args[$i];
+        if ( defined $key && !ref $key && !utf8::is_utf8($key) ) {
+            $args[$i] = $bytes . $key;    # the usual case, kept cheap
+            next;
+        }
         my $text = _text($key) // next;
         $args[$i] = $bytes . _bytes($text);
     }
@@ -133,7 +137,9 @@ our $USE_PLANS = 1;    # tests compare the plans with the general search
 sub _fixed_plan {
     my ($command) = @_;
     return 0 if !$USE_PLANS || !defined $command || ref $command;
-    my $name = _name($command);
+    my $name = $command;
+    utf8::encode($name) if utf8::is_utf8($name);
+    $name =~ tr/A-Z/a-z/;
     return $FIXED_PLAN{$name} if exists $FIXED_PLAN{$name};
 
     # Only a bare name counts its positions from the first argument
