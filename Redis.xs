@@ -187,11 +187,12 @@ static SV *decode_error(pTHX_ reader *r) {
 
 /* True for an object whose class overloads stringification (as
  * overload::Method($obj, '""') finds it). SvAMAGIC alone is not enough: it
- * stays set on a class without overloading until Perl first looks. */
+ * stays set on a class without overloading until Perl first looks. Level -1
+ * leaves no cache entries in the class's stash. */
 static int stringifies(pTHX_ SV *ref) {
     SV *obj = SvRV(ref);
     return SvOBJECT(obj) && SvSTASH(obj)
-        && gv_fetchmeth_pvn(SvSTASH(obj), "(\"\"", 3, 0, 0) != NULL;
+        && gv_fetchmeth_pvn(SvSTASH(obj), "(\"\"", 3, -1, 0) != NULL;
 }
 
 /* Collects the byte view of each argument. Returns -1 when all are
@@ -200,15 +201,18 @@ static int stringifies(pTHX_ SV *ref) {
  * which; nothing is sent then, so a command never reaches the server
  * half-written.
  *
- * An argument with get-magic (tied, $1 …) or string overloading is first
- * copied into a plain mortal string: running the magic of a later argument
- * (the same tied scalar twice, say) may free or move the buffer an earlier
- * pointer refers to. */
+ * Two passes: the first runs every piece of user code (get-magic of tied
+ * scalars and $1, string overloading) and copies those arguments into plain
+ * mortal strings; only the second takes pointers, when nothing can run any
+ * more. (A FETCH or overload of a later argument may free or move the
+ * buffer of an earlier one, which was then sent from freed memory.) */
 static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
                             size_t *lens, const char **why) {
     size_t i;
+    SV **plain;
+    Newx(plain, count + 1, SV *);
+    SAVEFREEPV(plain);
     for (i = 0; i < count; i++) {
-        STRLEN len;
         SV *sv = svs[i];
         SvGETMAGIC(sv);
         if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
@@ -221,7 +225,11 @@ static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
             sv_copypv_nomg(copy, sv);
             sv = copy;
         }
-        ptrs[i] = (const uint8_t *)SvPV_nomg(sv, len);
+        plain[i] = sv;
+    }
+    for (i = 0; i < count; i++) {
+        STRLEN len;
+        ptrs[i] = (const uint8_t *)SvPV_nomg(plain[i], len);
         lens[i] = len;
         if (i == 0 && len == 0) { *why = "is empty"; return 0; }
     }

@@ -28,7 +28,7 @@ use crate::deadline;
 use crate::error::{CoreError, Reason};
 use crate::resp::{self, Value};
 use crate::runtime::{self, Runtime};
-use crate::session::SessionChange;
+use crate::session::{exec_outcome, Answer, Effect, ExecOutcome, SessionChange};
 use crate::transport;
 
 /// What the Perl side asks of a client.
@@ -43,9 +43,9 @@ pub enum Request {
         name: String,
         packed: Vec<u8>,
         limit: Option<Duration>,
-        /// SELECT, CLIENT SETNAME, AUTH: remembered for reconnects once
-        /// the server accepts it.
-        change: Option<SessionChange>,
+        /// SELECT, CLIENT SETNAME, AUTH (remembered for reconnects once
+        /// the server accepts them), EXEC, DISCARD.
+        effect: Option<Effect>,
     },
 }
 
@@ -121,7 +121,7 @@ impl ClientHandle {
             name: command_name(args),
             packed,
             limit,
-            change: SessionChange::from_args(args),
+            effect: Effect::from_args(args),
         })
     }
 
@@ -156,11 +156,11 @@ fn report_panic(
 
 type CommandFuture = Pin<Box<dyn std::future::Future<Output = Done> + Send>>;
 
-/// A command's outcome, with the session change to keep if it succeeded.
+/// A command's outcome, and what it means for the session state.
 struct Done {
     id: u64,
     result: Result<Value, CoreError>,
-    change: Option<SessionChange>,
+    effect: Option<Effect>,
 }
 
 /// Where a command gets its connection from.
@@ -222,6 +222,8 @@ struct ClientTask {
     ever_connected: bool,
     jitter: Jitter,
     inflight: FuturesUnordered<CommandFuture>,
+    /// Session changes answered QUEUED, waiting for EXEC or DISCARD.
+    queued: Vec<SessionChange>,
 }
 
 impl ClientTask {
@@ -238,6 +240,7 @@ impl ClientTask {
             ever_connected: false,
             jitter: Jitter::new(),
             inflight: FuturesUnordered::new(),
+            queued: Vec::new(),
         }
     }
 
@@ -270,37 +273,81 @@ impl ClientTask {
     }
 
     fn on_done(&mut self, done: Done) {
-        match (done.result, done.change) {
-            (Ok(value), Some(change)) if SessionChange::accepted_by(&value) => {
-                change.apply(Arc::make_mut(&mut self.cfg));
-                self.out.reply(done.id, &value);
-            }
-            (Ok(value), _) => self.out.reply(done.id, &value),
-            // A SELECT, AUTH or CLIENT SETNAME that timed out may yet run:
-            // the connection's database or user is then unknown, so it is
-            // dropped (and re-established as configured when reconnecting)
-            // rather than left to serve commands in a state nobody knows.
-            (
-                Err(
-                    err @ CoreError::Timeout {
-                        maybe_executed: true,
-                        ..
-                    },
-                ),
-                Some(_),
-            ) => {
-                self.out.error(done.id, &err);
-                if matches!(self.link, Link::Up { .. }) {
-                    self.link = Link::Idle;
-                    self.on_link_event(LinkEvent::Lost(CoreError::Connection(
-                        Reason::Lost,
-                        "reset by the client: a SELECT, AUTH or CLIENT SETNAME timed out, \
-                         leaving the connection's state unknown"
-                            .to_owned(),
-                    )));
+        match &done.result {
+            Ok(value) => self.out.reply(done.id, value),
+            Err(err) => self.out.error(done.id, err),
+        }
+        let Some(effect) = done.effect else {
+            return;
+        };
+        match (effect, done.result) {
+            (Effect::Change(change), Ok(value)) => match SessionChange::answer(&value) {
+                Answer::Accepted => change.apply(Arc::make_mut(&mut self.cfg)),
+                Answer::Queued => self.queued.push(change),
+                Answer::Other => {}
+            },
+            (Effect::Exec, Ok(value)) => {
+                let queued = std::mem::take(&mut self.queued);
+                if queued.is_empty() {
+                    return;
+                }
+                match exec_outcome(&value) {
+                    ExecOutcome::Keep => {
+                        let cfg = Arc::make_mut(&mut self.cfg);
+                        for change in queued {
+                            change.apply(cfg);
+                        }
+                    }
+                    ExecOutcome::Drop => {}
+                    ExecOutcome::Unknown => self.reset(
+                        "a transaction with SELECT, AUTH or CLIENT SETNAME had a failing command",
+                    ),
                 }
             }
-            (Err(err), _) => self.out.error(done.id, &err),
+            // A SELECT, AUTH or CLIENT SETNAME (or the EXEC of one) that
+            // timed out may yet run: the connection's database or user is
+            // then unknown, so it is dropped (and re-established as
+            // configured) rather than left to serve commands in a state
+            // nobody knows.
+            (
+                Effect::Change(_),
+                Err(CoreError::Timeout {
+                    maybe_executed: true,
+                    ..
+                }),
+            ) => self.reset("a SELECT, AUTH or CLIENT SETNAME timed out"),
+            (
+                Effect::Exec,
+                Err(CoreError::Timeout {
+                    maybe_executed: true,
+                    ..
+                }),
+            ) if !self.queued.is_empty() => {
+                self.queued.clear();
+                self.reset(
+                    "the EXEC of a transaction with SELECT, AUTH or CLIENT SETNAME timed out",
+                );
+            }
+            (Effect::Exec | Effect::Discard, _) => self.queued.clear(),
+            (Effect::Change(_), Err(_)) => {}
+        }
+    }
+
+    /// Drops a connection whose session state is unknown: the same events
+    /// as a lost connection; then, with reconnect on, the usual reconnect,
+    /// and without it, a fresh connection on next use (the client chose
+    /// this drop, so it does not leave itself down).
+    fn reset(&mut self, why: &str) {
+        if !matches!(self.link, Link::Up { .. }) {
+            return;
+        }
+        self.link = Link::Idle;
+        self.on_link_event(LinkEvent::Lost(CoreError::Connection(
+            Reason::Lost,
+            format!("reset by the client: {why}, leaving the connection's state unknown"),
+        )));
+        if !self.cfg.reconnect {
+            self.link = Link::Idle;
         }
     }
 
@@ -312,8 +359,8 @@ impl ClientTask {
                 name,
                 packed,
                 limit,
-                change,
-            } => self.on_command(id, name, packed, limit, change),
+                effect,
+            } => self.on_command(id, name, packed, limit, effect),
         }
     }
 
@@ -344,7 +391,7 @@ impl ClientTask {
         name: String,
         packed: Vec<u8>,
         limit: Option<Duration>,
-        change: Option<SessionChange>,
+        effect: Option<Effect>,
     ) {
         let source = match &self.link {
             Link::Up { conn, .. } => Source::Ready(conn.clone()),
@@ -372,7 +419,7 @@ impl ClientTask {
             .push(Box::pin(run.map(move |(id, result)| Done {
                 id,
                 result,
-                change,
+                effect,
             })));
     }
 
@@ -405,6 +452,7 @@ impl ClientTask {
             }
             LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
             LinkEvent::Lost(why) => {
+                self.queued.clear(); // a new connection has no transaction
                 let lost = CoreError::Connection(
                     Reason::Lost,
                     format!("connection to {} lost: {why}", self.cfg.describe()),

@@ -4,9 +4,17 @@
 //! the live connection only, so a reconnect would quietly put the client
 //! back on the old database (writes landing in the wrong place). Once the
 //! server answers such a command with OK, its change is made to the
-//! configuration the next handshake uses. (Inside MULTI the answer is
-//! QUEUED, and nothing is remembered: the transaction may be discarded, or
-//! the command fail inside EXEC.)
+//! configuration the next handshake uses.
+//!
+//! Inside MULTI the answer is QUEUED: the change is held until the EXEC
+//! reply shows every queued command ran (then it is kept), or the
+//! transaction is discarded or aborted (then it is dropped). When some
+//! command failed inside EXEC, which one is not known here, so the client
+//! resets the connection rather than guess.
+//!
+//! Words are compared as the server compares them: ASCII case-insensitive
+//! and only up to a NUL byte (strcasecmp), so "SELECT\0x", which the server
+//! may run as SELECT, counts as SELECT.
 
 use crate::config::Config;
 use crate::resp::Value;
@@ -22,34 +30,67 @@ pub enum SessionChange {
     },
 }
 
-impl SessionChange {
-    /// The change a command would make, if it is one of those.
-    pub fn from_args(args: &[&[u8]]) -> Option<SessionChange> {
-        let name = args.first()?;
-        if name.eq_ignore_ascii_case(b"SELECT") && args.len() == 2 {
+/// What a command means for the session state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Change(SessionChange),
+    /// EXEC: settles the changes queued since MULTI.
+    Exec,
+    /// DISCARD: drops them.
+    Discard,
+}
+
+/// The reply a session change waits for, and what it says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    Accepted,
+    Queued,
+    Other,
+}
+
+/// `arg` is the word `want` as the server compares words.
+fn is_word(arg: &[u8], want: &[u8]) -> bool {
+    let end = arg.iter().position(|b| *b == 0).unwrap_or(arg.len());
+    arg[..end].eq_ignore_ascii_case(want)
+}
+
+impl Effect {
+    /// The effect a command has, if any.
+    pub fn from_args(args: &[&[u8]]) -> Option<Effect> {
+        let name = *args.first()?;
+        if is_word(name, b"EXEC") {
+            return Some(Effect::Exec);
+        }
+        if is_word(name, b"DISCARD") {
+            return Some(Effect::Discard);
+        }
+        if is_word(name, b"SELECT") && args.len() == 2 {
             let db: i64 = std::str::from_utf8(args[1]).ok()?.parse().ok()?;
-            return (db >= 0).then_some(SessionChange::Database(db));
+            return (db >= 0).then_some(Effect::Change(SessionChange::Database(db)));
         }
-        if name.eq_ignore_ascii_case(b"CLIENT")
-            && args.len() == 3
-            && args[1].eq_ignore_ascii_case(b"SETNAME")
-        {
+        if is_word(name, b"CLIENT") && args.len() == 3 && is_word(args[1], b"SETNAME") {
             let value = (!args[2].is_empty()).then(|| args[2].to_vec());
-            return Some(SessionChange::ClientName(value));
+            return Some(Effect::Change(SessionChange::ClientName(value)));
         }
-        if name.eq_ignore_ascii_case(b"AUTH") && (args.len() == 2 || args.len() == 3) {
-            return Some(SessionChange::Auth {
+        if is_word(name, b"AUTH") && (args.len() == 2 || args.len() == 3) {
+            return Some(Effect::Change(SessionChange::Auth {
                 username: (args.len() == 3).then(|| args[1].to_vec()),
                 password: args[args.len() - 1].to_vec(),
-            });
+            }));
         }
         None
     }
+}
 
-    /// Whether a reply says the server made the change (+OK; not QUEUED,
-    /// not an error).
-    pub fn accepted_by(reply: &Value) -> bool {
-        matches!(reply, Value::Bytes(text) if text == b"OK")
+impl SessionChange {
+    /// Whether a reply says the server made the change (+OK), queued it
+    /// (+QUEUED, inside MULTI), or neither.
+    pub fn answer(reply: &Value) -> Answer {
+        match reply {
+            Value::Bytes(text) if text == b"OK" => Answer::Accepted,
+            Value::Bytes(text) if text == b"QUEUED" => Answer::Queued,
+            _ => Answer::Other,
+        }
     }
 
     /// Makes the change to the configuration of future handshakes.
@@ -65,63 +106,103 @@ impl SessionChange {
     }
 }
 
+/// What EXEC's reply means for the changes queued in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExecOutcome {
+    /// Every queued command ran: keep the changes.
+    Keep,
+    /// Nothing ran (aborted by WATCH, EXECABORT, no MULTI): drop them.
+    Drop,
+    /// Some command failed and which is unknown: reset the connection.
+    Unknown,
+}
+
+pub fn exec_outcome(reply: &Value) -> ExecOutcome {
+    match reply {
+        Value::Array(items) if items.iter().any(|v| matches!(v, Value::Error(_))) => {
+            ExecOutcome::Unknown
+        }
+        Value::Array(_) => ExecOutcome::Keep,
+        _ => ExecOutcome::Drop,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn change(args: &[&str]) -> Option<SessionChange> {
-        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        SessionChange::from_args(&bytes)
+    fn effect(args: &[&[u8]]) -> Option<Effect> {
+        Effect::from_args(args)
+    }
+
+    fn change(c: SessionChange) -> Option<Effect> {
+        Some(Effect::Change(c))
     }
 
     #[test]
     fn recognises_the_commands_the_handshake_replays() {
-        assert_eq!(change(&["select", "3"]), Some(SessionChange::Database(3)));
-        assert_eq!(change(&["SELECT", "-1"]), None);
-        assert_eq!(change(&["SELECT", "x"]), None);
-        assert_eq!(change(&["SELECT", "1", "2"]), None);
         assert_eq!(
-            change(&["client", "setname", "w1"]),
-            Some(SessionChange::ClientName(Some(b"w1".to_vec())))
+            effect(&[b"select", b"3"]),
+            change(SessionChange::Database(3))
         );
         assert_eq!(
-            change(&["CLIENT", "SETNAME", ""]),
-            Some(SessionChange::ClientName(None))
+            effect(&[b"SELECT\0junk", b"3"]),
+            change(SessionChange::Database(3)),
+            "compared as the server does, up to a NUL"
         );
-        assert_eq!(change(&["CLIENT", "GETNAME"]), None);
+        assert_eq!(effect(&[b"SELECTX", b"3"]), None);
+        assert_eq!(effect(&[b"SELECT", b"-1"]), None);
+        assert_eq!(effect(&[b"SELECT", b"x"]), None);
+        assert_eq!(effect(&[b"SELECT", b"1", b"2"]), None);
         assert_eq!(
-            change(&["AUTH", "pw"]),
-            Some(SessionChange::Auth {
+            effect(&[b"client", b"setname\0", b"w1"]),
+            change(SessionChange::ClientName(Some(b"w1".to_vec())))
+        );
+        assert_eq!(
+            effect(&[b"CLIENT", b"SETNAME", b""]),
+            change(SessionChange::ClientName(None))
+        );
+        assert_eq!(effect(&[b"CLIENT", b"GETNAME"]), None);
+        assert_eq!(
+            effect(&[b"AUTH", b"pw"]),
+            change(SessionChange::Auth {
                 username: None,
                 password: b"pw".to_vec()
             })
         );
         assert_eq!(
-            change(&["auth", "u", "pw"]),
-            Some(SessionChange::Auth {
+            effect(&[b"auth", b"u", b"\xff\x00"]),
+            change(SessionChange::Auth {
                 username: Some(b"u".to_vec()),
-                password: b"pw".to_vec()
-            })
-        );
-        assert_eq!(change(&["GET", "k"]), None);
-        assert_eq!(
-            SessionChange::from_args(&[b"AUTH", b"\xff\x00"]),
-            Some(SessionChange::Auth {
-                username: None,
                 password: b"\xff\x00".to_vec()
             })
         );
+        assert_eq!(effect(&[b"exec"]), Some(Effect::Exec));
+        assert_eq!(effect(&[b"DISCARD"]), Some(Effect::Discard));
+        assert_eq!(effect(&[b"GET", b"k"]), None);
     }
 
     #[test]
-    fn only_ok_is_accepted() {
-        assert!(SessionChange::accepted_by(&Value::Bytes(b"OK".to_vec())));
-        assert!(!SessionChange::accepted_by(&Value::Bytes(
-            b"QUEUED".to_vec()
-        )));
-        assert!(!SessionChange::accepted_by(&Value::Error(
-            b"ERR DB index is out of range".to_vec()
-        )));
+    fn answers() {
+        let text = |t: &[u8]| Value::Bytes(t.to_vec());
+        assert_eq!(SessionChange::answer(&text(b"OK")), Answer::Accepted);
+        assert_eq!(SessionChange::answer(&text(b"QUEUED")), Answer::Queued);
+        assert_eq!(
+            SessionChange::answer(&Value::Error(b"ERR DB index is out of range".to_vec())),
+            Answer::Other
+        );
+        assert_eq!(
+            exec_outcome(&Value::Array(vec![text(b"OK"), Value::Int(1)])),
+            ExecOutcome::Keep
+        );
+        assert_eq!(
+            exec_outcome(&Value::Array(vec![
+                text(b"OK"),
+                Value::Error(b"ERR".to_vec())
+            ])),
+            ExecOutcome::Unknown
+        );
+        assert_eq!(exec_outcome(&Value::Nil), ExecOutcome::Drop);
     }
 
     #[test]

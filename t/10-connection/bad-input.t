@@ -161,6 +161,17 @@ subtest 'a tied scalar passed twice' => sub {
     $redis->del( 'k' x 20 )->get;
 };
 
+# Regression: the FETCH of a later argument reallocated an earlier one,
+# which was then sent from freed memory (garbage reached the server).
+subtest 'a later argument changing an earlier one' => sub {
+    our $grown = 'A' x 4000;
+    tie my $fetch, 'FIORTest::Grow';
+    is( $redis->command( 'SET', $grown, $fetch )->get, 'OK', 'sent' );
+    is( $redis->get( 'B' x 9000 )->get,
+        'v', 'under the name the argument had when it was sent, intact' );
+    $redis->del( 'B' x 9000, 'A' x 4000 )->get;
+};
+
 # Regression: an object of a class without overloading went out as
 # "Class=HASH(0x...)" the first time (Perl had not yet looked at the class's
 # overload table) and was refused afterwards.
@@ -227,3 +238,7 @@ sub new { return bless {}, shift }
 
 package FIORTest::Text;
 use overload '""' => sub { 'as text' }, fallback => 1;
+
+package FIORTest::Grow;
+sub TIESCALAR { return bless {}, shift }
+sub FETCH     { $main::grown = 'B' x 9000; return 'v' }

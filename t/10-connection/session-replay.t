@@ -112,22 +112,69 @@ subtest 'a binary password, as an option and through AUTH' => sub {
 
 # Regressions: a QUEUED reply counted as accepted, so a SELECT in a
 # discarded transaction moved later reconnects to its database, and one
-# that failed inside EXEC made every reconnect fail.
-subtest 'inside MULTI nothing is remembered' => sub {
+# that failed inside EXEC made every reconnect fail; then one that ran
+# inside EXEC was forgotten.
+subtest 'inside MULTI: kept when EXEC ran it, dropped when discarded' => sub {
     my $redis = Future::IO::Redis->new( %$srv, reconnect => 1, reconnect_delay => 0.01 );
     my $key   = FIORTest::unique_key('multi');
     $redis->set( $key, 'db0' )->get;
     $redis->multi->get;
     is( $redis->select(3)->get, 'QUEUED', 'SELECT queued' );
     is( $redis->discard->get,   'OK',     'discarded' );
+    is( $redis->{database},     0,        'nothing remembered' );
+
     $redis->multi->get;
-    $redis->select(1_000_000)->get;
-    my $exec = $redis->exec->get;
-    isa_ok( $exec->[0], ['Future::IO::Redis::Error::Redis'], 'the bad SELECT failed inside EXEC' );
-    is( $redis->{database}, 0, 'the option did not follow' );
+    $redis->select(2)->get;
+    $redis->client_setname('in-exec')->get;
+    is( $redis->exec->get,     [ 'OK', 'OK' ], 'SELECT and CLIENT SETNAME ran in EXEC' );
+    is( $redis->{database},    2,              'the database is remembered' );
+    is( $redis->{client_name}, 'in-exec',      'and the name' );
+    $redis->set( $key, 'db2' )->get;
     kill_and_wait( $redis, $srv );
-    is( $redis->get($key)->get, 'db0', 'the reconnect is on database 0 and works' );
+    is( $redis->get($key)->get,      'db2',     'the reconnect is on database 2' );
+    is( $redis->client_getname->get, 'in-exec', 'under the name' );
     $redis->del($key)->get;
+    $redis->select(0)->get;
+    is( $redis->get($key)->get, 'db0', 'database 0 untouched' );
+    $redis->del($key)->get;
+    $redis->disconnect;
+};
+
+subtest 'a failure inside EXEC resets the connection' => sub {
+    for my $reconnect ( 1, 0 ) {
+        my $dropped = 0;
+        my $redis   = Future::IO::Redis->new(
+            %$srv,
+            reconnect       => $reconnect,
+            reconnect_delay => 0.01,
+            on_disconnect   => sub { $dropped++ }
+        );
+        $redis->multi->get;
+        $redis->select(1_000_000)->get;
+        my $exec = $redis->exec->get;
+        isa_ok(
+            $exec->[0],
+            ['Future::IO::Redis::Error::Redis'],
+            'the bad SELECT failed inside EXEC'
+        );
+        my $deadline = time + 10;
+        $loop->delay_future( after => 0.02 )->get until $dropped || time > $deadline;
+        is( $dropped, 1, "reconnect => $reconnect: reset (which command failed is unknown)" );
+        is( $redis->{database}, 0,      'nothing remembered' );
+        is( $redis->ping->get,  'PONG', 'the next command works, on a fresh connection' );
+        is( $redis->command( 'CLIENT', 'INFO' )->get =~ /\bdb=(\d+)/ ? $1 : undef,
+            0, 'on database 0' );
+        $redis->disconnect;
+    }
+};
+
+subtest 'words are compared as the server compares them' => sub {
+    my $redis = Future::IO::Redis->new(%$srv);
+    my $f     = $redis->command( "SUBSCRIBE\0x", 'ch' );
+    ok( $f->is_failed, 'SUBSCRIBE with a NUL suffix is refused like SUBSCRIBE' );
+    $f = $redis->command( 'client', "reply\0x", 'OFF' );
+    ok( $f->is_failed, 'so is CLIENT REPLY' );
+    is( $redis->ping->get, 'PONG', 'the client is fine' );
     $redis->disconnect;
 };
 

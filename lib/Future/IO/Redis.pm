@@ -64,13 +64,13 @@ my %DEFAULTS = (
 
 # option => validator returning an error text or nothing.
 my %CHECK = (
-    host     => \&_want_text,
-    port     => sub { _want_int( @_, 1, 65535 ) },
-    path     => \&_want_text,
-    uri      => \&_want_text,
-    database => sub { _want_int( @_, 0, 2**31 - 1 ) },
-    username => \&_want_text,
-    password => \&_want_string,                         # any bytes: Redis passwords are binary-safe
+    host        => \&_want_text,
+    port        => sub { _want_int( @_, 1, 65535 ) },
+    path        => \&_want_text,
+    uri         => \&_want_text,
+    database    => sub { _want_int( @_, 0, 2**31 - 1 ) },
+    username    => sub { _want_string(@_) // ( length $_[0] ? undef : 'must not be empty' ) },
+    password    => \&_want_string,    # any bytes: Redis passwords are binary-safe
     client_name => sub {
         _want_text(@_) // ( $_[0] =~ /\s/ ? 'must not contain spaces' : undef );
     },
@@ -509,7 +509,7 @@ sub _detach_core {
     delete $Future::IO::Redis::Bridge::CLIENTS{$old};
     Future::IO::Redis::Bridge::fail_client( $old, $err ) if $err;
     delete $Future::IO::Redis::Bridge::INFLIGHT{$old};
-    delete $self->{_handle};
+    delete @{$self}{qw(_handle _queued_session)};
     $self->{_connected} = 0;
     $self->{_id}        = Future::IO::Redis::_XS::next_id();
     return;
@@ -570,8 +570,12 @@ beyond the connection: once the server answers one with OK, reconnects (and
 a client rebuilt after C<disconnect> or C<fork>) restore that database, user
 or name, and C<< $redis->{database} >>, C<{username}>, C<{password}> or
 C<{client_name}> follow (also when the caller cancelled its future). Inside
-MULTI they are only queued, and nothing is remembered. If one of them times
-out, the connection is reset rather than left in a state nobody knows. A raw MULTI ... EXEC is not protected from commands
+MULTI they count once EXEC shows every queued command ran, and not at all
+when the transaction is discarded or aborted. When one of them (or such an
+EXEC) times out, or a command inside such a transaction fails, the
+connection is reset rather than left in a state nobody knows: the usual
+drop events fire, and the next command connects afresh, as configured,
+whether or not C<reconnect> is on. A raw MULTI ... EXEC is not protected from commands
 that other callers issue on the same client at the same time.
 
 =cut
@@ -590,17 +594,17 @@ my %REFUSED = (
 );
 
 # Commands that may change what a reconnect must restore (_remember_session).
-my %SESSION_WORD = map { $_ => 1 } qw(SELECT CLIENT AUTH);
+my %SESSION_WORD = map { $_ => 1 } qw(SELECT CLIENT AUTH EXEC DISCARD);
 
 sub command {
     my $self = shift;
     my $name = $_[0];
 
     # Compare what will be sent: an object that stringifies counts too.
-    my $word = defined $name ? uc "$name" : '';
+    my $word = defined $name ? _word("$name") : '';
     if (   $REFUSED{$word}
         || ( $word eq 'HELLO' && @_ > 1 )
-        || ( $word eq 'CLIENT' && @_ > 1 && defined $_[1] && uc "$_[1]" eq 'REPLY' ) ) {
+        || ( $word eq 'CLIENT' && @_ > 1 && defined $_[1] && _word("$_[1]") eq 'REPLY' ) ) {
         return _refuse( Future::IO::Redis::Error->new( message => _refusal($word) ) );
     }
     if ( $self->{_closed} ) {
@@ -624,7 +628,7 @@ sub command {
         : $handle->command( -1, @_ );
     return $f->fail( _command_error( \@_, @detail ) ) if $status;
     $self->_track( $detail[0], $f, $name );
-    $self->_remember_session( $detail[0], @_ ) if $SESSION_WORD{$word};
+    $self->_remember_session( $detail[0], $word, @_[ 1 .. $#_ ] ) if $SESSION_WORD{$word};
     return $f;
 }
 
@@ -642,25 +646,56 @@ sub _prefixed {
 # cancelled future must not leave the two disagreeing.
 sub _remember_session {
     my ( $self, $id, $word, @args ) = @_;
-    @args = map { "$_" } @args;
-    my %set;
-    if ( uc $word eq 'SELECT' && @args == 1 && $args[0] =~ /\A[0-9]+\z/ ) {
-        %set = ( database => $args[0] );
-    }
-    elsif ( uc $word eq 'CLIENT' && @args == 2 && uc $args[0] eq 'SETNAME' ) {
-        %set = ( client_name => length $args[1] ? $args[1] : undef );
-    }
-    elsif ( uc $word eq 'AUTH' && ( @args == 1 || @args == 2 ) ) {
-        %set = ( username => @args == 2 ? $args[0] : undef, password => $args[-1] );
-    }
-    return unless %set;
     weaken( my $weak = $self );
-    $Future::IO::Redis::Bridge::PENDING{$id}[3] = sub {
-        my ($reply) = @_;
-        @{$weak}{ keys %set } = values %set
-            if $weak && defined $reply && !ref $reply && $reply eq 'OK';
-    };
+    my $hook;
+    if ( $word eq 'EXEC' || $word eq 'DISCARD' ) {
+
+        # Changes queued in the transaction count once EXEC shows that
+        # every command ran; otherwise (discarded, aborted, a failure the
+        # core answers with a reset) they never happened here.
+        $hook = sub {
+            my ($reply) = @_;
+            my $queued = $weak && delete $weak->{_queued_session} or return;
+            return if $word ne 'EXEC' || ref $reply ne 'ARRAY';
+            return if grep { blessed $_ && $_->isa('Future::IO::Redis::Error') } @$reply;
+            @{$weak}{ keys %$_ } = values %$_ for @$queued;
+        };
+    }
+    else {
+        my %set = _session_change( $word, map { "$_" } @args ) or return;
+        $hook = sub {
+            my ($reply) = @_;    # undef for an error
+            return unless $weak && defined $reply && !ref $reply;
+            if    ( $reply eq 'OK' )     { @{$weak}{ keys %set } = values %set }
+            elsif ( $reply eq 'QUEUED' ) { push @{ $weak->{_queued_session} }, \%set }
+        };
+    }
+    $Future::IO::Redis::Bridge::PENDING{$id}[3] = $hook;
     return;
+}
+
+# The options a SELECT, CLIENT SETNAME or AUTH would change (as the core's
+# src/session.rs reads them).
+sub _session_change {
+    my ( $word, @args ) = @_;
+    if ( $word eq 'SELECT' && @args == 1 && $args[0] =~ /\A[0-9]+\z/ ) {
+        return ( database => $args[0] );
+    }
+    if ( $word eq 'CLIENT' && @args == 2 && _word( $args[0] ) eq 'SETNAME' ) {
+        return ( client_name => length $args[1] ? $args[1] : undef );
+    }
+    if ( $word eq 'AUTH' && ( @args == 1 || @args == 2 ) ) {
+        return ( username => @args == 2 ? $args[0] : undef, password => $args[-1] );
+    }
+    return;
+}
+
+# A command word as the server compares it: case-insensitive, and only up
+# to a NUL byte (strcasecmp: "SUBSCRIBE\0x" may run as SUBSCRIBE).
+sub _word {
+    my $word = uc $_[0];
+    my $nul  = index $word, "\0";
+    return $nul < 0 ? $word : substr $word, 0, $nul;
 }
 
 # Registers a request sent to the core: its reply resolves $f.
@@ -847,6 +882,7 @@ sub _on_event {
     }
     elsif ( $event == EV_DISCONNECTED ) {
         $self->{_connected} = 0;
+        delete $self->{_queued_session};    # a new connection has no transaction
         $self->_callback( on_disconnect => 'connection_lost' );
     }
     elsif ( $event == EV_ERROR ) {

@@ -255,9 +255,11 @@ sub drain {
         my ( $f, $client_id, $command, $on_reply ) = @$entry;
         $INFLIGHT{$client_id}--;
 
-        # The client's own bookkeeping, even when the caller cancelled.
-        if ( $on_reply && $tag == TAG_REPLY ) {
-            eval { $on_reply->($payload); 1 } or warn "Future::IO::Redis: $@";
+        # The client's own bookkeeping, even when the caller cancelled
+        # (called with undef for an error).
+        if ($on_reply) {
+            eval { $on_reply->( $tag == TAG_REPLY ? $payload : undef ); 1 }
+                or warn "Future::IO::Redis: $@";
         }
         next if $f->is_ready;    # cancelled by its caller
         my $ok = eval {

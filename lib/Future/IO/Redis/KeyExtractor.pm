@@ -140,6 +140,7 @@ sub _fixed_plan {
     my $name = $command;
     utf8::encode($name) if utf8::is_utf8($name);
     $name =~ tr/A-Z/a-z/;
+    $name =~ s/\0.*//s if index( $name, "\0" ) >= 0;
     return $FIXED_PLAN{$name} if exists $FIXED_PLAN{$name};
 
     # Only a bare name counts its positions from the first argument
@@ -195,22 +196,19 @@ sub _text {
     return overload::Method( $arg, '""' ) ? "$arg" : undef;
 }
 
-# A command or sub-command name as the server looks it up: its bytes, with
-# ASCII letters in any case (not Unicode case folding).
+# A word as the server compares it (strcasecmp): its bytes, ASCII letters
+# in any case (not Unicode case folding), and only up to a NUL byte
+# ("STORE\0x" is STORE there; "GET\0x" may run as GET, when it falls in
+# GET's bucket of the command table, so it is taken for GET).
 sub _name {
     my $text = _text( $_[0] ) // return undef;
     my $name = _bytes($text);
     $name =~ tr/A-Z/a-z/;
+    $name =~ s/\0.*//s;
     return $name;
 }
 
-# An option word as the server compares it (strcasecmp): ASCII case only,
-# and only up to a NUL byte ("STORE\0x" is STORE there).
-sub _keyword {
-    my $word = _name( $_[0] ) // return undef;
-    $word =~ s/\0.*//s;
-    return $word;
-}
+sub _keyword { return _name(@_) }
 
 # The table entry, its name, the whole argument vector (command words
 # first, as the server counts) and how many of those words were not in @args.
