@@ -6,30 +6,12 @@
 # bytes they leave; error replies (WRONGTYPE, ERR) fail the future with an
 # Error::Redis object and the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 for my $protocol ( 2, 3 ) {
     subtest "RESP$protocol" => sub {
@@ -52,9 +34,10 @@ for my $protocol ( 2, 3 ) {
             is( $redis->setbit( $k, 23, 1 )->get, 0,      'SETBIT 23: grows the string' );
             is( $redis->get($k)->get,             "\x40\x00\x01", '... zero-filled' );
             is( $redis->strlen($k)->get,          3,              'STRLEN 3' );
-            my $err = redis_error_ok( $redis, $redis->setbit( $k, 0, 2 ), 'ERR', 'SETBIT to 2' );
+            my $err = FIORTest::redis_error_ok( $redis, $redis->setbit( $k, 0, 2 ), 'ERR',
+                'SETBIT to 2' );
             like( $err->message, qr/bit is not an integer or out of range/, '... says so' );
-            redis_error_ok( $redis, $redis->setbit( $k, -1, 1 ), 'ERR', 'SETBIT at -1' );
+            FIORTest::redis_error_ok( $redis, $redis->setbit( $k, -1, 1 ), 'ERR', 'SETBIT at -1' );
             is( $redis->get($k)->get, "\x40\x00\x01", 'unchanged by the failures' );
             $redis->del($k)->get;
         };
@@ -93,7 +76,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->bitpos( $k,           1 )->get, -1, 'no 1: -1' );
             is( $redis->bitpos( "$k:missing", 0 )->get, 0,  'a 0 in a missing key: 0' );
             is( $redis->bitpos( "$k:missing", 1 )->get, -1, 'a 1 in a missing key: -1' );
-            redis_error_ok( $redis, $redis->bitpos( $k, 2 ), 'ERR', 'BITPOS of a 2' );
+            FIORTest::redis_error_ok( $redis, $redis->bitpos( $k, 2 ), 'ERR', 'BITPOS of a 2' );
             $redis->del($k)->get;
         };
 
@@ -113,7 +96,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->get($dst)->get,                                "\xf0", '... ~0x0f' );
             is( $redis->bitop( 'AND', $dst, "$base:op:missing" )->get, 0, 'of a missing key: 0' );
             is( $redis->exists($dst)->get, 0, '... deletes the destination' );
-            redis_error_ok( $redis, $redis->bitop( 'NOT', $dst, $k1, $k2 ),
+            FIORTest::redis_error_ok( $redis, $redis->bitop( 'NOT', $dst, $k1, $k2 ),
                 'ERR', 'NOT of two keys' );
             is( $redis->del( $k1, $k2 )->get, 2, 'DEL' );
         };
@@ -158,7 +141,7 @@ for my $protocol ( 2, 3 ) {
                 'u63: the widest unsigned'
             );
             is( $redis->bitfield($k)->get, [], 'no operations: []' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis, $redis->bitfield( $k, 'GET', 'u64', 0 ),
                 'ERR',  'BITFIELD u64 (unsupported)'
             );
@@ -196,7 +179,8 @@ for my $protocol ( 2, 3 ) {
                 [ 0, 127 ],
                 'SET past the range saturates too'
             );
-            redis_error_ok( $redis, $redis->bitfield( $k, 'OVERFLOW', 'NOPE', 'GET', 'u2', 0 ),
+            FIORTest::redis_error_ok( $redis,
+                $redis->bitfield( $k, 'OVERFLOW', 'NOPE', 'GET', 'u2', 0 ),
                 'ERR', 'an unknown OVERFLOW' );
             $redis->del($k)->get;
         };
@@ -212,7 +196,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->bitfield_ro( $k,           'GET', 'u4', 20 )->get, [15], 'a 4-bit field' );
             is( $redis->bitfield_ro( "$k:missing", 'GET', 'u8', 0 )->get, [0], 'of a missing key' );
             is( $redis->exists("$k:missing")->get, 0, '... not created' );
-            redis_error_ok( $redis, $redis->bitfield_ro( $k, 'SET', 'u8', 0, 1 ),
+            FIORTest::redis_error_ok( $redis, $redis->bitfield_ro( $k, 'SET', 'u8', 0, 1 ),
                 'ERR', 'BITFIELD_RO SET' );
             is( $redis->get($k)->get, "\x01\x02\xff", 'unchanged' );
             $redis->del($k)->get;
@@ -221,13 +205,14 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $list = "$base:list";
             $redis->rpush( $list, 'x' )->get;
-            my $err = redis_error_ok( $redis, $redis->setbit( $list, 0, 1 ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->setbit( $list, 0, 1 ),
                 'WRONGTYPE', 'SETBIT on a list' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->bitcount($list), 'WRONGTYPE', 'BITCOUNT of a list' );
-            redis_error_ok( $redis, $redis->bitfield( $list, 'GET', 'u8', 0 ),
+            FIORTest::redis_error_ok( $redis, $redis->bitcount($list),
+                'WRONGTYPE', 'BITCOUNT of a list' );
+            FIORTest::redis_error_ok( $redis, $redis->bitfield( $list, 'GET', 'u8', 0 ),
                 'WRONGTYPE', 'BITFIELD of a list' );
-            redis_error_ok( $redis, $redis->bitop( 'OR', "$base:dst", $list ),
+            FIORTest::redis_error_ok( $redis, $redis->bitop( 'OR', "$base:dst", $list ),
                 'WRONGTYPE', 'BITOP from a list' );
             is( $redis->exists("$base:dst")->get,        0,     'no destination' );
             is( $redis->lrange( $list, 0, -1 )->get,     ['x'], 'the list is untouched' );

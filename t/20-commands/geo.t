@@ -6,30 +6,12 @@
 # sorted set they leave; error replies (WRONGTYPE, ERR) fail the future with
 # an Error::Redis object and the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 # Stored positions are 52-bit geohashes: close to what was added, not equal.
 sub near { return within( $_[0], 1e-5 ) }
@@ -82,7 +64,7 @@ for my $protocol ( 2, 3 ) {
             );
             is( $redis->geopos( "$k:missing", 'Palermo' )->get, [undef], 'of a missing key' );
 
-            my $err = redis_error_ok(
+            my $err = FIORTest::redis_error_ok(
                 $redis, $redis->geoadd( $k, 200, 100, 'Bad' ),
                 'ERR',  'GEOADD of an invalid position'
             );
@@ -97,7 +79,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->geodist( $k, qw(Palermo Catania ft) )->get, '545518.8700', 'feet' );
             is( $redis->geodist( $k, qw(Palermo Palermo) )->get,    '0.0000',      'to itself: 0' );
             is( $redis->geodist( $k, qw(Palermo Nowhere) )->get, undef, 'to a non-member: undef' );
-            redis_error_ok( $redis, $redis->geodist( $k, qw(Palermo Catania parsecs) ),
+            FIORTest::redis_error_ok( $redis, $redis->geodist( $k, qw(Palermo Catania parsecs) ),
                 'ERR', 'GEODIST in an unknown unit' );
 
             is(
@@ -173,7 +155,7 @@ for my $protocol ( 2, 3 ) {
                 [],
                 'of a missing key: []'
             );
-            redis_error_ok( $redis,
+            FIORTest::redis_error_ok( $redis,
                 $redis->geosearch( $k, 'FROMMEMBER', 'Nowhere', 'BYRADIUS', 1, 'km' ),
                 'ERR', 'GEOSEARCH from a non-member' );
         };
@@ -221,11 +203,12 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $s = "$base:string";
             $redis->set( $s, 'v' )->get;
-            my $err = redis_error_ok( $redis, $redis->geoadd( $s, 13, 38, 'm' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->geoadd( $s, 13, 38, 'm' ),
                 'WRONGTYPE', 'GEOADD to a string' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->geopos( $s, 'm' ), 'WRONGTYPE', 'GEOPOS of a string' );
-            redis_error_ok( $redis,
+            FIORTest::redis_error_ok( $redis, $redis->geopos( $s, 'm' ),
+                'WRONGTYPE', 'GEOPOS of a string' );
+            FIORTest::redis_error_ok( $redis,
                 $redis->geosearch( $s, 'FROMLONLAT', 15, 37, 'BYRADIUS', 200, 'km' ),
                 'WRONGTYPE', 'GEOSEARCH of a string' );
             is( $redis->get($s)->get, 'v', 'the string is untouched' );

@@ -7,30 +7,12 @@
 # (WRONGTYPE, ERR) fail the future with an Error::Redis object while the
 # client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 for my $protocol ( 2, 3 ) {
     subtest "RESP$protocol" => sub {
@@ -100,7 +82,8 @@ for my $protocol ( 2, 3 ) {
             is( $redis->hget( $k, 'n' )->get, '-3', 'stored' );
             $redis->hset( $k, big => '9223372036854775806' )->get;
             is( $redis->hincrby( $k, big => 1 )->get, '9223372036854775807', 'up to 2**63-1' );
-            redis_error_ok( $redis, $redis->hincrby( $k, big => 1 ), 'ERR', 'HINCRBY overflow' );
+            FIORTest::redis_error_ok( $redis, $redis->hincrby( $k, big => 1 ),
+                'ERR', 'HINCRBY overflow' );
 
             is( $redis->hincrbyfloat( $k, f => '10.5' )->get,  '10.5',   'HINCRBYFLOAT new' );
             is( $redis->hincrbyfloat( $k, f => '0.25' )->get,  '10.75',  '+ 0.25' );
@@ -111,11 +94,11 @@ for my $protocol ( 2, 3 ) {
             is( $redis->hincrbyfloat( $k, g => '0.1' )->get, '10.6',   '10.50 + 0.1' );
             is( $redis->hget( $k, 'f' )->get,                '249.75', 'the value stored' );
 
-            my $err = redis_error_ok( $redis, $redis->hincrby( $k, f => 1 ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->hincrby( $k, f => 1 ),
                 'ERR', 'HINCRBY of a float field' );
             like( $err->message, qr/not an integer/, '... says not an integer' );
             $redis->hset( $k, word => 'abc' )->get;
-            redis_error_ok( $redis, $redis->hincrbyfloat( $k, word => 1 ),
+            FIORTest::redis_error_ok( $redis, $redis->hincrbyfloat( $k, word => 1 ),
                 'ERR', 'HINCRBYFLOAT of a word' );
             is( $redis->hget( $k, 'word' )->get, 'abc', 'unchanged' );
             $redis->del($k)->get;
@@ -174,11 +157,12 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $s = "$base:string";
             $redis->set( $s, 'v' )->get;
-            my $err = redis_error_ok( $redis, $redis->hset( $s, f => 'v' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->hset( $s, f => 'v' ),
                 'WRONGTYPE', 'HSET on a string' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->hgetall($s), 'WRONGTYPE', 'HGETALL of a string' );
-            redis_error_ok(
+            FIORTest::redis_error_ok( $redis, $redis->hgetall($s), 'WRONGTYPE',
+                'HGETALL of a string' );
+            FIORTest::redis_error_ok(
                 $redis,      $redis->hincrbyfloat( $s, f => 1 ),
                 'WRONGTYPE', 'HINCRBYFLOAT on a string'
             );

@@ -5,30 +5,12 @@
 # (WRONGTYPE for another type and for a string that is not an HLL) fail the
 # future with an Error::Redis object and the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 # An estimate within 3% of the true count (the standard error is 0.81%).
 sub about {
@@ -99,16 +81,17 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my ( $list, $str ) = ( "$base:list", "$base:string" );
             $redis->rpush( $list, 'x' )->get;
-            my $err = redis_error_ok( $redis, $redis->pfadd( $list, 'a' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->pfadd( $list, 'a' ),
                 'WRONGTYPE', 'PFADD to a list' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->pfcount($list), 'WRONGTYPE', 'PFCOUNT of a list' );
+            FIORTest::redis_error_ok( $redis, $redis->pfcount($list),
+                'WRONGTYPE', 'PFCOUNT of a list' );
 
             $redis->set( $str, 'not an HLL' )->get;
-            $err = redis_error_ok( $redis, $redis->pfadd( $str, 'a' ),
+            $err = FIORTest::redis_error_ok( $redis, $redis->pfadd( $str, 'a' ),
                 'WRONGTYPE', 'PFADD to a plain string' );
             like( $err->message, qr/HyperLogLog/, '... says it is not a HyperLogLog' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis,      $redis->pfmerge( "$base:out", $str ),
                 'WRONGTYPE', 'PFMERGE from a plain string'
             );

@@ -17,22 +17,6 @@ use FIORTest;
 my $loop = IO::Async::Loop->new;
 my $srv  = FIORTest::server('plain');
 
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
-
 sub in_range {
     my ( $got, $min, $max, $name ) = @_;
     ok(
@@ -171,7 +155,8 @@ for my $protocol ( 2, 3 ) {
             is( $redis->rename( $a, $c )->get,   'OK', 'RENAME onto an existing key' );
             is( $redis->get($c)->get,            'va', '... overwrites it' );
 
-            my $err = redis_error_ok( $redis, $redis->rename( "$base:rename:missing", $a ),
+            my $err
+                = FIORTest::redis_error_ok( $redis, $redis->rename( "$base:rename:missing", $a ),
                 'ERR', 'RENAME of a missing key' );
             like( $err->message, qr/no such key/, '... says no such key' );
             $redis->del($c)->get;
@@ -209,7 +194,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->get($dst)->get,                    $value, 'the same 256 bytes' );
             is( $redis->ttl($dst)->get,                    -1,     'TTL 0: no expiry' );
 
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis,    $redis->restore( $dst, 0, $payload ),
                 'BUSYKEY', 'RESTORE onto an existing key'
             );
@@ -221,7 +206,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->lrange( $dst, 0, -1 )->get, [ 'x', "\0", 'z' ], 'the list restored' );
             in_range( $redis->pttl($dst)->get, 1000, 100_000, 'with its TTL' );
 
-            redis_error_ok( $redis, $redis->restore( "$dst:bad", 0, "not a payload" ),
+            FIORTest::redis_error_ok( $redis, $redis->restore( "$dst:bad", 0, "not a payload" ),
                 'ERR', 'RESTORE of a bad payload' );
             is( $redis->exists("$dst:bad")->get,             0, '... creates nothing' );
             is( $redis->del( $src, "$src:list", $dst )->get, 3, 'DEL' );
@@ -269,7 +254,7 @@ for my $protocol ( 2, 3 ) {
                 in_range( $redis->object_freq( $k{embstr} )->get, 0, 255, "FREQ ($policy)" );
             }
             else {
-                my $err = redis_error_ok( $redis, $redis->object_freq( $k{embstr} ),
+                my $err = FIORTest::redis_error_ok( $redis, $redis->object_freq( $k{embstr} ),
                     'ERR', "FREQ under $policy" );
                 like( $err->message, qr/LFU/, '... says LFU' );
             }
@@ -303,7 +288,8 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $h = "$base:wrong";
             $redis->hset( $h, a => 1 )->get;
-            my $err = redis_error_ok( $redis, $redis->sort($h), 'WRONGTYPE', 'SORT of a hash' );
+            my $err = FIORTest::redis_error_ok( $redis, $redis->sort($h), 'WRONGTYPE',
+                'SORT of a hash' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
             is( $redis->type($h)->get,          'hash', 'the key is untouched' );
             is( $redis->expire( $h, 100 )->get, 1,      'expiry works on any type' );

@@ -6,30 +6,12 @@
 # (WRONGTYPE, ERR) fail the future with an Error::Redis object while the
 # client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 for my $protocol ( 2, 3 ) {
     subtest "RESP$protocol" => sub {
@@ -70,8 +52,8 @@ for my $protocol ( 2, 3 ) {
             is( $redis->lindex( $k, 5 )->get,     undef,       'LINDEX out of range: undef' );
             is( $redis->lset( $k, 1, 'B' )->get,  'OK',        'LSET' );
             is( $redis->lrange( $k, 0, -1 )->get, [qw(a B c)], '... replaced in place' );
-            my $err
-                = redis_error_ok( $redis, $redis->lset( $k, 10, 'x' ), 'ERR', 'LSET out of range' );
+            my $err = FIORTest::redis_error_ok( $redis, $redis->lset( $k, 10, 'x' ),
+                'ERR', 'LSET out of range' );
             like( $err->message, qr/out of range/, '... says out of range' );
 
             is( $redis->linsert( $k, 'BEFORE', 'B', 'x' )->get, 4, 'LINSERT BEFORE: length' );
@@ -133,7 +115,8 @@ for my $protocol ( 2, 3 ) {
                 [6], 'MAXLEN 8: looks at 8 elements only' );
             is( $redis->lpos( $k, 'zz' )->get, undef, 'no match: undef' );
             is( $redis->lpos( $k, 'zz', 'COUNT', 0 )->get, [], 'no match with COUNT: []' );
-            redis_error_ok( $redis, $redis->lpos( $k, 'a', 'RANK', 0 ), 'ERR', 'LPOS RANK 0' );
+            FIORTest::redis_error_ok( $redis, $redis->lpos( $k, 'a', 'RANK', 0 ),
+                'ERR', 'LPOS RANK 0' );
             $redis->del($k)->get;
         };
 
@@ -174,7 +157,8 @@ for my $protocol ( 2, 3 ) {
                 'COUNT more than there is'
             );
             is( $redis->lmpop( 2, $k1, $k2, 'LEFT' )->get, undef, 'all empty: undef' );
-            redis_error_ok( $redis, $redis->lmpop( 0, 'LEFT' ), 'ERR', 'LMPOP of no keys' );
+            FIORTest::redis_error_ok( $redis, $redis->lmpop( 0, 'LEFT' ),
+                'ERR', 'LMPOP of no keys' );
         };
 
         subtest 'blocking pops' => sub {
@@ -205,19 +189,19 @@ for my $protocol ( 2, 3 ) {
             is( $redis->lrange( "$k:out", 0, -1 )->get,     [qw(-1 2 2.5 10 33)], '... stored' );
             is( $redis->lrange( $k, 0, -1 )->get, [qw(10 2 33 -1 2.5)], 'the source unchanged' );
             $redis->rpush( $k, 'abc' )->get;
-            redis_error_ok( $redis, $redis->sort($k), 'ERR', 'numeric SORT of a word' );
+            FIORTest::redis_error_ok( $redis, $redis->sort($k), 'ERR', 'numeric SORT of a word' );
             is( $redis->del( $k, "$k:out" )->get, 2, 'DEL' );
         };
 
         subtest 'WRONGTYPE' => sub {
             my $s = "$base:string";
             $redis->set( $s, 'v' )->get;
-            my $err = redis_error_ok( $redis, $redis->lpush( $s, 'x' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->lpush( $s, 'x' ),
                 'WRONGTYPE', 'LPUSH onto a string' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->lrange( $s, 0, -1 ), 'WRONGTYPE',
-                'LRANGE of a string' );
-            redis_error_ok( $redis, $redis->lmpop( 1, $s, 'LEFT' ),
+            FIORTest::redis_error_ok( $redis, $redis->lrange( $s, 0, -1 ),
+                'WRONGTYPE', 'LRANGE of a string' );
+            FIORTest::redis_error_ok( $redis, $redis->lmpop( 1, $s, 'LEFT' ),
                 'WRONGTYPE', 'LMPOP of a string' );
             is( $redis->get($s)->get,                  'v', 'the string is untouched' );
             is( $redis->rpush( "$s:list", 'ok' )->get, 1,   'list commands still work' );

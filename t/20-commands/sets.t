@@ -6,30 +6,12 @@
 # and that error replies (WRONGTYPE, ERR) fail the future with an
 # Error::Redis object while the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 # Members, in a stable order.
 sub sorted { return [ sort @{ $_[0] } ] }
@@ -155,7 +137,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->sintercard( 1, $k1, 'LIMIT', 0 )->get,   4, 'LIMIT 0: no cap' );
             is( $redis->sintercard( 2, $k1, "$base:algebra:missing" )->get,
                 0, 'with a missing key: 0' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis, $redis->sintercard( 3, $k1, $k2 ),
                 'ERR',  'SINTERCARD with too few keys'
             );
@@ -188,11 +170,12 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $s = "$base:string";
             $redis->set( $s, 'v' )->get;
-            my $err = redis_error_ok( $redis, $redis->sadd( $s, 'm' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->sadd( $s, 'm' ),
                 'WRONGTYPE', 'SADD to a string' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->smembers($s), 'WRONGTYPE', 'SMEMBERS of a string' );
-            redis_error_ok( $redis, $redis->sintercard( 1, $s ),
+            FIORTest::redis_error_ok( $redis, $redis->smembers($s),
+                'WRONGTYPE', 'SMEMBERS of a string' );
+            FIORTest::redis_error_ok( $redis, $redis->sintercard( 1, $s ),
                 'WRONGTYPE', 'SINTERCARD of a string' );
             is( $redis->get($s)->get,                'v', 'the string is untouched' );
             is( $redis->sadd( "$s:set", 'ok' )->get, 1,   'set commands still work' );

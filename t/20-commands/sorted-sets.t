@@ -9,31 +9,13 @@
 # Error replies (WRONGTYPE, ERR) fail the future with an Error::Redis object
 # and the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use Scalar::Util qw(isdual);
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 # The expected WITHSCORES reply for member, score, ...: flat under RESP2,
 # pairs under RESP3.
@@ -92,13 +74,14 @@ for my $protocol ( 2, 3 ) {
             $score_ok->( $redis->zscore( $k, 'top' )->get, 'inf', 'ZSCORE +inf' );
             is( $redis->zscore( $k, 'bottom' )->get, '-inf', 'ZSCORE -inf' );
 
-            my $err = redis_error_ok(
+            my $err = FIORTest::redis_error_ok(
                 $redis, $redis->zadd( $k, 'abc', 'x' ),
                 'ERR',  'ZADD a score that is not a number'
             );
             like( $err->message, qr/not a valid float/, '... says not a valid float' );
-            redis_error_ok( $redis, $redis->zadd( $k, 'NX', 'XX', 1, 'x' ), 'ERR', 'ZADD NX XX' );
-            redis_error_ok( $redis, $redis->zadd( $k, 'INCR', 1, 'x', 2, 'y' ),
+            FIORTest::redis_error_ok( $redis, $redis->zadd( $k, 'NX', 'XX', 1, 'x' ),
+                'ERR', 'ZADD NX XX' );
+            FIORTest::redis_error_ok( $redis, $redis->zadd( $k, 'INCR', 1, 'x', 2, 'y' ),
                 'ERR', 'ZADD INCR of two members' );
             is( $redis->zcard($k)->get, 7, 'the failures added nothing' );
             $redis->del($k)->get;
@@ -110,7 +93,8 @@ for my $protocol ( 2, 3 ) {
             $score_ok->( $redis->zincrby( $k, '0.5', 'm' )->get, '2.5',  'by a fraction' );
             $score_ok->( $redis->zincrby( $k, -10,   'm' )->get, '-7.5', 'by a negative amount' );
             is( $redis->zscore( $k, 'm' )->get, '-7.5', 'stored' );
-            redis_error_ok( $redis, $redis->zincrby( $k, 'x', 'm' ), 'ERR', 'ZINCRBY by a word' );
+            FIORTest::redis_error_ok( $redis, $redis->zincrby( $k, 'x', 'm' ),
+                'ERR', 'ZINCRBY by a word' );
             $redis->del($k)->get;
         };
 
@@ -184,7 +168,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->zlexcount( $k, '[b', '[d' )->get,             3,         'ZLEXCOUNT' );
             is( $redis->zremrangebylex( $k, '[a', '(c' )->get,        2,         'ZREMRANGEBYLEX' );
             is( $redis->zrange( $k, 0, -1 )->get, [qw(c d e f g)], '... removed a and b' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis, $redis->zrangebylex( $k, 'b', 'c' ),
                 'ERR',  'ZRANGEBYLEX without [ or ('
             );
@@ -324,12 +308,12 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $s = "$base:string";
             $redis->set( $s, 'v' )->get;
-            my $err = redis_error_ok( $redis, $redis->zadd( $s, 1, 'm' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->zadd( $s, 1, 'm' ),
                 'WRONGTYPE', 'ZADD to a string' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->zrange( $s, 0, -1, 'WITHSCORES' ),
+            FIORTest::redis_error_ok( $redis, $redis->zrange( $s, 0, -1, 'WITHSCORES' ),
                 'WRONGTYPE', 'ZRANGE of a string' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis,      $redis->zunionstore( "$s:out", 1, $s ),
                 'WRONGTYPE', 'ZUNIONSTORE from a string'
             );

@@ -9,30 +9,12 @@
 # Error replies (WRONGTYPE, BUSYGROUP, NOGROUP, ERR) fail the future with an
 # Error::Redis object and the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 # An entry as the server sends it: [id, [field, value, ...]].
 sub entry { my ( $id, @fv ) = @_; return [ $id, [@fv] ] }
@@ -73,12 +55,12 @@ for my $protocol ( 2, 3 ) {
             like( $auto, qr/^\d+-\d+$/, "XADD *: a generated id ($auto)" );
             is( $redis->xlen($k)->get, 4, 'XLEN' );
 
-            my $err = redis_error_ok(
+            my $err = FIORTest::redis_error_ok(
                 $redis, $redis->xadd( $k, '1-5', x => 1 ),
                 'ERR',  'XADD with an id below the top'
             );
             like( $err->message, qr/equal or smaller/, '... says so' );
-            redis_error_ok( $redis, $redis->xadd( $k, '*', 'odd' ),
+            FIORTest::redis_error_ok( $redis, $redis->xadd( $k, '*', 'odd' ),
                 'ERR', 'XADD with an odd field list' );
             is( $redis->xlen($k)->get, 4, 'nothing added by the failures' );
 
@@ -134,7 +116,7 @@ for my $protocol ( 2, 3 ) {
             my $k = "$base:group";
             $redis->xadd( $k, "1-$_", f => "v$_" )->get for 1 .. 5;
             is( $redis->xgroup_create( $k, 'g', '0' )->get, 'OK', 'XGROUP CREATE: OK' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis,      $redis->xgroup_create( $k, 'g', '0' ),
                 'BUSYGROUP', 'XGROUP CREATE of an existing group'
             );
@@ -142,7 +124,7 @@ for my $protocol ( 2, 3 ) {
                 'OK', 'XGROUP CREATE MKSTREAM' );
             is( $redis->type("$k:new")->get, 'stream', '... makes an empty stream' );
             is( $redis->xlen("$k:new")->get, 0,        '... of length 0' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis, $redis->xgroup_create( "$k:missing", 'g', '$' ),
                 'ERR',  'XGROUP CREATE on a missing key without MKSTREAM'
             );
@@ -263,7 +245,8 @@ for my $protocol ( 2, 3 ) {
             );
             is( $redis->xgroup_destroy( $k, 'g' )->get, 1, 'XGROUP DESTROY: 1' );
             is( $redis->xgroup_destroy( $k, 'g' )->get, 0, '... again: 0' );
-            redis_error_ok( $redis, $redis->xreadgroup( 'GROUP', 'g', 'c1', 'STREAMS', $k, '>' ),
+            FIORTest::redis_error_ok( $redis,
+                $redis->xreadgroup( 'GROUP', 'g', 'c1', 'STREAMS', $k, '>' ),
                 'NOGROUP', 'XREADGROUP of a destroyed group' );
             is( $redis->xack( "$k:new", 'nope', '1-1' )->get, 0, 'XACK of a missing group: 0' );
             is( $redis->del( $k, "$k:new" )->get,             2, 'DEL' );
@@ -328,7 +311,7 @@ for my $protocol ( 2, 3 ) {
             is( scalar @{ $full->{groups} },              1,               '... and the groups' );
             is( $as_hash->( $full->{groups}[0] )->{name}, 'g',             '... by name' );
             is( ref $full->{groups}[0], $protocol == 3 ? 'HASH' : 'ARRAY', '... nested maps too' );
-            redis_error_ok(
+            FIORTest::redis_error_ok(
                 $redis, $redis->xinfo_stream("$k:missing"),
                 'ERR',  'XINFO STREAM of a missing key'
             );
@@ -338,11 +321,13 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $s = "$base:string";
             $redis->set( $s, 'v' )->get;
-            my $err = redis_error_ok( $redis, $redis->xadd( $s, '*', f => 'v' ),
+            my $err = FIORTest::redis_error_ok( $redis, $redis->xadd( $s, '*', f => 'v' ),
                 'WRONGTYPE', 'XADD to a string' );
             like( $err->message, qr/^WRONGTYPE /, 'the server\'s message' );
-            redis_error_ok( $redis, $redis->xrange( $s, '-', '+' ),      'WRONGTYPE', 'XRANGE' );
-            redis_error_ok( $redis, $redis->xread( 'STREAMS', $s, '0' ), 'WRONGTYPE', 'XREAD' );
+            FIORTest::redis_error_ok( $redis, $redis->xrange( $s, '-', '+' ),
+                'WRONGTYPE', 'XRANGE' );
+            FIORTest::redis_error_ok( $redis, $redis->xread( 'STREAMS', $s, '0' ),
+                'WRONGTYPE', 'XREAD' );
             is( $redis->get($s)->get,                          'v',   'the string is untouched' );
             is( $redis->xadd( "$s:x", '1-1', f => 'ok' )->get, '1-1', 'streams still work' );
             $redis->del( $s, "$s:x" )->get;

@@ -6,30 +6,12 @@
 # replies (WRONGTYPE, ERR) fail the future with an Error::Redis object while
 # the client keeps working.
 use Test2::V0;
-use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use lib 't/lib';
 use FIORTest;
 
-my $loop = IO::Async::Loop->new;
-my $srv  = FIORTest::server('plain');
-
-# The failure of a future that must fail (undef when it succeeded).
-sub failure_of {
-    my ($f) = @_;
-    $loop->await($f);
-    return $f->is_failed ? $f->failure : undef;
-}
-
-sub redis_error_ok {
-    my ( $redis, $f, $type, $name ) = @_;
-    my $err = failure_of($f);
-    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
-    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
-    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
-    return $err;
-}
+my $srv = FIORTest::server('plain');
 
 for my $protocol ( 2, 3 ) {
     subtest "RESP$protocol" => sub {
@@ -117,8 +99,9 @@ for my $protocol ( 2, 3 ) {
             $pttl = $redis->pttl($k)->get;
             ok( $pttl >= 1000 && $pttl <= 100_000, "PSETEX set a TTL ($pttl)" );
 
-            redis_error_ok( $redis, $redis->set( $k, 'v', ex => 0 ), 'ERR', 'SET EX 0' );
-            redis_error_ok( $redis, $redis->set( $k, 'v', nx => 1, xx => 1 ), 'ERR', 'SET NX XX' );
+            FIORTest::redis_error_ok( $redis, $redis->set( $k, 'v', ex => 0 ), 'ERR', 'SET EX 0' );
+            FIORTest::redis_error_ok( $redis, $redis->set( $k, 'v', nx => 1, xx => 1 ),
+                'ERR', 'SET NX XX' );
             is( $redis->get($k)->get, 'pse', 'failed SETs wrote nothing' );
             $redis->del($k)->get;
         };
@@ -198,13 +181,15 @@ for my $protocol ( 2, 3 ) {
 
             $redis->set( $k, '9223372036854775806' )->get;
             is( $redis->incr($k)->get, '9223372036854775807', 'INCR up to 2**63-1, exact' );
-            my $err = redis_error_ok( $redis, $redis->incr($k), 'ERR', 'INCR past 2**63-1' );
+            my $err
+                = FIORTest::redis_error_ok( $redis, $redis->incr($k), 'ERR', 'INCR past 2**63-1' );
             like( $err->message, qr/overflow/, '... says overflow' );
             $redis->set( $k, '-9223372036854775807' )->get;
             is( $redis->decr($k)->get, '-9223372036854775808', 'DECR down to -2**63, exact' );
 
             $redis->set( $k, 'abc' )->get;
-            $err = redis_error_ok( $redis, $redis->incr($k), 'ERR', 'INCR of a non-number' );
+            $err = FIORTest::redis_error_ok( $redis, $redis->incr($k), 'ERR',
+                'INCR of a non-number' );
             like( $err->message, qr/not an integer/, '... says not an integer' );
             is( $redis->get($k)->get, 'abc', 'the value unchanged' );
             $redis->del($k)->get;
@@ -222,8 +207,8 @@ for my $protocol ( 2, 3 ) {
                 '10.6', '10.50 + 0.1: the shortest form, no trailing digits' );
             $redis->set( $k, 3 )->get;
             is( $redis->incrbyfloat( $k, '1.25' )->get, '4.25', 'from an integer value' );
-            redis_error_ok( $redis, $redis->incr($k), 'ERR', 'INCR of a float value' );
-            redis_error_ok( $redis, $redis->incrbyfloat( $k, 'nan' ),
+            FIORTest::redis_error_ok( $redis, $redis->incr($k), 'ERR', 'INCR of a float value' );
+            FIORTest::redis_error_ok( $redis, $redis->incrbyfloat( $k, 'nan' ),
                 'ERR', 'INCRBYFLOAT by a non-number' );
             is( $redis->get($k)->get, '4.25', 'value unchanged by the failures' );
             $redis->del($k)->get;
@@ -248,10 +233,12 @@ for my $protocol ( 2, 3 ) {
         subtest 'WRONGTYPE' => sub {
             my $list = "$base:list";
             $redis->rpush( $list, 'x' )->get;
-            my $err = redis_error_ok( $redis, $redis->get($list), 'WRONGTYPE', 'GET of a list' );
+            my $err = FIORTest::redis_error_ok( $redis, $redis->get($list), 'WRONGTYPE',
+                'GET of a list' );
             like( $err->message, qr/^WRONGTYPE /, 'the message is the server\'s' );
-            redis_error_ok( $redis, $redis->append( $list, 'y' ), 'WRONGTYPE', 'APPEND to a list' );
-            redis_error_ok( $redis, $redis->incr($list),          'WRONGTYPE', 'INCR of a list' );
+            FIORTest::redis_error_ok( $redis, $redis->append( $list, 'y' ),
+                'WRONGTYPE', 'APPEND to a list' );
+            FIORTest::redis_error_ok( $redis, $redis->incr($list), 'WRONGTYPE', 'INCR of a list' );
             is( $redis->lrange( $list, 0, -1 )->get,       ['x'], 'the list is untouched' );
             is( $redis->set( $list, 'now a string' )->get, 'OK',  'SET replaces any type' );
             is( $redis->get($list)->get,                   'now a string', 'and GET works on it' );

@@ -34,10 +34,6 @@ sub distinct {
     return grep { !$seen{$_}++ } @_;
 }
 
-sub hex_of {
-    [ map { defined && !ref ? unpack( 'H*', $_ ) : $_ } @_ ]
-}
-
 # A list of byte strings equal to the one wanted, in any order.
 sub same_bytes {
     my ( $got, $want, $name ) = @_;
@@ -45,7 +41,7 @@ sub same_bytes {
     my @got = ref $got eq 'ARRAY' ? @$got : ();
     is( ref $got,                                               'ARRAY', "$name: an array" );
     is( [ grep { !defined || ref || utf8::is_utf8($_) } @got ], [],      "$name: byte strings" );
-    is( hex_of( sort @got ), hex_of( sort @$want ), "$name: exactly the keys" );
+    is( FIORTest::hex_of( sort @got ), FIORTest::hex_of( sort @$want ), "$name: exactly the keys" );
     $ctx->release;
     return;
 }
@@ -74,7 +70,11 @@ subtest 'SET / GET / EXISTS with binary keys' => sub {
     my @set = $loop->await( Future->needs_all( map { $redis->set( $_, "v:$_" ) } @all ) )->get;
     is( \@set, [ ('OK') x @all ], 'every SET answered OK' );
     my @got = $loop->await( Future->needs_all( map { $redis->get($_) } @all ) )->get;
-    is( hex_of(@got), hex_of( map { "v:$_" } @all ), 'GET: each key has its own value' );
+    is(
+        FIORTest::hex_of(@got),
+        FIORTest::hex_of( map { "v:$_" } @all ),
+        'GET: each key has its own value'
+    );
     is( $redis->exists(@all)->get,                   scalar @all, 'EXISTS counts them all' );
     is( $redis->exists("$base:k:\x00\x00\x00")->get, 0,           'three NULs: another key' );
     is( $redis->exists("$base:k:\x00")->get,         1,           'one NUL' );
@@ -145,7 +145,11 @@ subtest 'binary hash fields' => sub {
     my @fields = ( @suffixes, map { "b$_" } @single_suffixes );
     is( $redis->hset( $h, map { ( $_ => "v:$_" ) } @fields )->get, scalar @fields, 'HSET' );
     my @got = $loop->await( Future->needs_all( map { $redis->hget( $h, $_ ) } @fields ) )->get;
-    is( hex_of(@got), hex_of( map { "v:$_" } @fields ), 'HGET: each field its own value' );
+    is(
+        FIORTest::hex_of(@got),
+        FIORTest::hex_of( map { "v:$_" } @fields ),
+        'HGET: each field its own value'
+    );
     same_bytes( $redis->hkeys($h)->get, \@fields, 'HKEYS' );
 
     my $all = $redis->hgetall($h)->get;
@@ -176,15 +180,15 @@ subtest 'prefix "bin:\x00\xff:"' => sub {
         \@raw, 'the stored keys are prefix . key (KEYS, no prefix)' );
     same_bytes( scan_all( $redis, "bin:\x00\xff:$pbase:*" ), \@raw, 'and by SCAN' );
     is(
-        hex_of( @{ $redis->mget(@raw)->get } ),
-        hex_of( map { "v:$_" } @pkeys ),
+        FIORTest::hex_of( @{ $redis->mget(@raw)->get } ),
+        FIORTest::hex_of( map { "v:$_" } @pkeys ),
         'read raw: each value under its prefixed key'
     );
     is( $redis->exists(@pkeys)->get, 0, 'the unprefixed names do not exist' );
 
     is(
-        hex_of( @{ $prefixed->mget(@pkeys)->get } ),
-        hex_of( map { "v:$_" } @pkeys ),
+        FIORTest::hex_of( @{ $prefixed->mget(@pkeys)->get } ),
+        FIORTest::hex_of( map { "v:$_" } @pkeys ),
         'the prefixed client reads them by their own names'
     );
     is(

@@ -26,29 +26,11 @@ my @cleanup;
 
 sub upgraded { my $s = shift; utf8::upgrade($s); return $s }
 
-sub hex_of {
-    [ map { defined && !ref ? unpack( 'H*', $_ ) : $_ } @_ ]
-}
-
-# A reply: unflagged bytes, exactly these.
-sub bytes_are {
-    my ( $got, $want, $name ) = @_;
-    my $ctx = context();
-    ok( defined $got && !ref $got && !utf8::is_utf8($got), "$name: a byte string" );
-    is(
-        ( defined $got && !ref $got ? unpack( 'H*', $got ) : $got ),
-        unpack( 'H*', $want ),
-        "$name: exact bytes"
-    );
-    $ctx->release;
-    return;
-}
-
 # A reply holding text: the UTF-8 encoding of it, which decodes back.
 sub utf8_of {
     my ( $got, $text, $name ) = @_;
     my $ctx = context();
-    bytes_are( $got, encode_utf8($text), $name );
+    FIORTest::bytes_are( $got, encode_utf8($text), $name );
     my $copy = $got;
     ok( defined $copy && utf8::decode($copy), "$name: decodes as UTF-8" );
     is( $copy, $text, "$name: to the text sent" );
@@ -102,14 +84,14 @@ subtest 'Latin-1 bytes and Latin-1 text are different values' => sub {
     push @cleanup, $kb, $kt;
     $redis->set( $kb, $cafe_bytes )->get;
     $redis->set( $kt, $cafe_up )->get;
-    bytes_are( $redis->get($kb)->get, "caf\xe9",     'the byte string: one byte \xe9' );
-    bytes_are( $redis->get($kt)->get, "caf\xc3\xa9", 'the text: \xc3\xa9' );
+    FIORTest::bytes_are( $redis->get($kb)->get, "caf\xe9",     'the byte string: one byte \xe9' );
+    FIORTest::bytes_are( $redis->get($kt)->get, "caf\xc3\xa9", 'the text: \xc3\xa9' );
     is( $redis->strlen($kb)->get, 4, 'STRLEN 4 for the bytes' );
     is( $redis->strlen($kt)->get, 5, 'STRLEN 5 for the text' );
     isnt( $redis->get($kb)->get, $redis->get($kt)->get, 'the stored values differ' );
     is( $redis->command( 'SETRANGE', $kb, 3, upgraded("\xe9") )->get,
         5, 'SETRANGE with text writes its two bytes' );
-    bytes_are( $redis->get($kb)->get, "caf\xc3\xa9", 'now it equals the text' );
+    FIORTest::bytes_are( $redis->get($kb)->get, "caf\xc3\xa9", 'now it equals the text' );
 };
 
 subtest 'text keys' => sub {
@@ -126,8 +108,8 @@ subtest 'text keys' => sub {
     is( $redis->get( encode_utf8($kt) )->get, 'text',  'the text key is its UTF-8 bytes' );
     is( $redis->get( encode_utf8($kw) )->get, 'wide',  'so is the wide one' );
     is(
-        hex_of( sort @{ $redis->keys("$base:k:*")->get } ),
-        hex_of(
+        FIORTest::hex_of( sort @{ $redis->keys("$base:k:*")->get } ),
+        FIORTest::hex_of(
             sort "$base:k:caf\xe9", "$base:k:caf\xc3\xa9",
             "$base:k:\xe2\x98\xba\xf0\x9f\x98\x80"
         ),
@@ -185,24 +167,26 @@ subtest 'text beside bytes in one command' => sub {
     is( $redis->mset( map { ( $k[$_], $v[$_] ) } 0 .. $#k )->get, 'OK', 'MSET' );
     my $got = $redis->mget(@k)->get;
     is( [ grep { utf8::is_utf8($_) } @$got ], [], 'MGET: bytes only' );
-    is( hex_of(@$got), hex_of(@want),             'MGET: text as UTF-8, bytes byte for byte' );
+    is( FIORTest::hex_of(@$got), FIORTest::hex_of(@want),
+        'MGET: text as UTF-8, bytes byte for byte' );
 
     my $l = "$base:list";
     push @cleanup, $l;
-    is( $redis->rpush( $l, @v )->get,                    6,             'RPUSH' );
-    is( hex_of( @{ $redis->lrange( $l, 0, -1 )->get } ), hex_of(@want), 'LRANGE' );
+    is( $redis->rpush( $l, @v )->get, 6, 'RPUSH' );
+    is( FIORTest::hex_of( @{ $redis->lrange( $l, 0, -1 )->get } ),
+        FIORTest::hex_of(@want), 'LRANGE' );
 
     my $h = "$base:mixed-hash";
     push @cleanup, $h;
     $redis->hset( $h, map { ( "f$_" => $v[$_] ) } 0 .. $#v )->get;
-    is( hex_of( @{ $redis->hmget( $h, map { "f$_" } 0 .. $#v )->get } ),
-        hex_of(@want), 'HSET / HMGET' );
+    is( FIORTest::hex_of( @{ $redis->hmget( $h, map { "f$_" } 0 .. $#v )->get } ),
+        FIORTest::hex_of(@want), 'HSET / HMGET' );
 
     # The command name itself may be text.
     my $k = "$base:m:cmd";
     push @cleanup, $k;
     is( $redis->command( upgraded('SET'), $k, "\x{263a}" )->get, 'OK', 'a text command name' );
-    bytes_are( $redis->get($k)->get, "\xe2\x98\xba", 'and its text value' );
+    FIORTest::bytes_are( $redis->get($k)->get, "\xe2\x98\xba", 'and its text value' );
 };
 
 subtest 'an object that stringifies to text' => sub {
@@ -210,7 +194,8 @@ subtest 'an object that stringifies to text' => sub {
     my $obj = bless { s => "\x{1F600}" }, 'Stringy';
     push @cleanup, $k;
     is( $redis->set( bless( { s => $k }, 'Stringy' ), $obj )->get, 'OK', 'SET' );
-    bytes_are( $redis->get( encode_utf8($k) )->get, "\xf0\x9f\x98\x80", 'key and value as UTF-8' );
+    FIORTest::bytes_are( $redis->get( encode_utf8($k) )->get,
+        "\xf0\x9f\x98\x80", 'key and value as UTF-8' );
 };
 
 # prefix => what the prefix is, key => the key, raw => the key's bytes on the server.
@@ -261,24 +246,24 @@ for my $case (@prefixed) {
         push @cleanup, $raw, "$raw:h", "$raw:2";
 
         is( $client->set( $key, "\x{263a}" )->get, 'OK', 'SET through the prefix' );
-        bytes_are( $client->get($key)->get, "\xe2\x98\xba", 'GET through the prefix' );
-        bytes_are( $redis->get($raw)->get,
+        FIORTest::bytes_are( $client->get($key)->get, "\xe2\x98\xba", 'GET through the prefix' );
+        FIORTest::bytes_are( $redis->get($raw)->get,
             "\xe2\x98\xba", 'read raw: the key is the prefix bytes then the key bytes' );
         my $pattern = substr( $raw, 0, length($raw) - 1 ) . '*';
-        is( hex_of( @{ $redis->keys($pattern)->get } ),
-            hex_of($raw), 'KEYS: exactly that key, no other encoding of it' );
+        is( FIORTest::hex_of( @{ $redis->keys($pattern)->get } ),
+            FIORTest::hex_of($raw), 'KEYS: exactly that key, no other encoding of it' );
 
         is( $client->mset( $key => "\xe9", "$key:2" => upgraded("\xe9") )->get,
             'OK', 'MSET through the prefix' );
         is(
-            hex_of( @{ $redis->mget( $raw, "$raw:2" )->get } ),
-            hex_of( "\xe9", "\xc3\xa9" ),
+            FIORTest::hex_of( @{ $redis->mget( $raw, "$raw:2" )->get } ),
+            FIORTest::hex_of( "\xe9", "\xc3\xa9" ),
             'read raw: values as sent, keys prefixed'
         );
         is( $client->hset( "$key:h", "\x{263a}" => $cafe_bytes )->get, 1, 'HSET' );
         is(
-            hex_of( %{ $redis->hgetall("$raw:h")->get } ),
-            hex_of( "\xe2\x98\xba", "caf\xe9" ),
+            FIORTest::hex_of( %{ $redis->hgetall("$raw:h")->get } ),
+            FIORTest::hex_of( "\xe2\x98\xba", "caf\xe9" ),
             'read raw: the field is not prefixed'
         );
         is( $client->del( $key, "$key:h", "$key:2" )->get,   3, 'DEL through the prefix' );
@@ -296,8 +281,8 @@ subtest 'text and byte Latin-1 keys under a text prefix are different keys' => s
     is( $client->get($kb)->get, 'bytes', 'the byte key' );
     is( $client->get($kt)->get, 'text',  'the text key' );
     is(
-        hex_of( sort @{ $redis->keys("pr\xc3\xa9:$base:p7:*")->get } ),
-        hex_of( sort "pr\xc3\xa9:$base:p7:caf\xe9", "pr\xc3\xa9:$base:p7:caf\xc3\xa9" ),
+        FIORTest::hex_of( sort @{ $redis->keys("pr\xc3\xa9:$base:p7:*")->get } ),
+        FIORTest::hex_of( sort "pr\xc3\xa9:$base:p7:caf\xe9", "pr\xc3\xa9:$base:p7:caf\xc3\xa9" ),
         'stored as two keys'
     );
     $client->disconnect;

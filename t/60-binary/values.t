@@ -49,33 +49,14 @@ while ( my ( $n, $v ) = splice @named, 0, 2 ) {
 }
 ok( !( grep { utf8::is_utf8($_) } @values, @singles ), 'the test values are byte strings' );
 
-# One value: a byte string (no UTF-8 flag) with exactly the expected bytes.
-# Hex makes a failure readable.
-sub bytes_are {
-    my ( $got, $want, $name ) = @_;
-    my $ctx = context();
-    ok( defined $got && !ref $got && !utf8::is_utf8($got), "$name: a byte string" );
-    is(
-        ( defined $got && !ref $got ? unpack( 'H*', $got ) : $got ),
-        unpack( 'H*', $want ),
-        "$name: exact bytes"
-    );
-    $ctx->release;
-    return;
-}
-
 # A list of values, compared as one (a failure shows the slots that differ).
 sub list_bytes_are {
     my ( $got, $want, $name ) = @_;
     my $ctx = context();
     my @got = ref $got eq 'ARRAY' ? @$got : ();
     is( ref $got,                                               'ARRAY', "$name: an array" );
-    is( [ grep { !defined || ref || utf8::is_utf8($_) } @got ], [], "$name: all byte strings" );
-    is(
-        [ map { defined && !ref ? unpack( 'H*', $_ ) : $_ } @got ],
-        [ map { unpack( 'H*', $_ ) } @$want ],
-        "$name: exact bytes"
-    );
+    is( [ grep { !defined || ref || utf8::is_utf8($_) } @got ], [],    "$name: all byte strings" );
+    is( FIORTest::hex_of(@got), [ map { unpack( 'H*', $_ ) } @$want ], "$name: exact bytes" );
     $ctx->release;
     return;
 }
@@ -102,7 +83,7 @@ for my $protocol ( 2, 3 ) {
                 ->get;
             is( \@set, [ ('OK') x @values ], 'every SET answered OK' );
             for my $i ( 0 .. $#values ) {
-                bytes_are( $redis->get( $k[$i] )->get, $values[$i], $names[$i] );
+                FIORTest::bytes_are( $redis->get( $k[$i] )->get, $values[$i], $names[$i] );
                 is(
                     $redis->strlen( $k[$i] )->get,
                     length $values[$i],
@@ -135,7 +116,8 @@ for my $protocol ( 2, 3 ) {
             $want{"byte:$_"}  = $singles[$_] for 0 .. 255;
             is( $redis->hset( $h, %want )->get, scalar keys %want, 'HSET added every field' );
             for my $i ( 0 .. $#values ) {
-                bytes_are( $redis->hget( $h, "named:$i" )->get, $values[$i], "HGET $names[$i]" );
+                FIORTest::bytes_are( $redis->hget( $h, "named:$i" )->get,
+                    $values[$i], "HGET $names[$i]" );
             }
             my @bytes
                 = $loop->await(
@@ -159,7 +141,7 @@ for my $protocol ( 2, 3 ) {
             my @v = ( @values, @singles );
             is( $redis->rpush( $l, @v )->get, scalar @v, 'RPUSH' );
             list_bytes_are( $redis->lrange( $l, 0, -1 )->get, \@v, 'LRANGE, in order' );
-            bytes_are( $redis->lindex( $l, 4 )->get, $all_bytes, 'LINDEX' );
+            FIORTest::bytes_are( $redis->lindex( $l, 4 )->get, $all_bytes, 'LINDEX' );
         };
 
         subtest 'SADD / SMEMBERS' => sub {
@@ -222,19 +204,22 @@ for my $protocol ( 2, 3 ) {
             my @len = $loop->await( Future->needs_all( map { $redis->append( $a, $_ ) } @singles ) )
                 ->get;
             is( \@len, [ 1 .. 256 ], 'APPEND counts bytes' );
-            bytes_are( $redis->get($a)->get, $all_bytes, 'the bytes appended one at a time' );
+            FIORTest::bytes_are( $redis->get($a)->get,
+                $all_bytes, 'the bytes appended one at a time' );
             is( $redis->strlen($a)->get, 256, 'STRLEN' );
             for my $r ( [ 0, 0 ], [ 0, 3 ], [ 10, 13 ], [ 127, 129 ], [ 250, 255 ], [ 0, 255 ] ) {
                 my ( $from, $to ) = @$r;
-                bytes_are(
+                FIORTest::bytes_are(
                     $redis->getrange( $a, $from, $to )->get,
                     substr( $all_bytes, $from, $to - $from + 1 ),
                     "GETRANGE $from $to"
                 );
             }
-            bytes_are( $redis->getrange( $a, -1,  -1 )->get,  "\xff",     'GETRANGE -1 -1' );
-            bytes_are( $redis->getrange( $a, -3,  -2 )->get,  "\xfd\xfe", 'GETRANGE -3 -2' );
-            bytes_are( $redis->getrange( $a, 300, 400 )->get, '',         'GETRANGE past the end' );
+            FIORTest::bytes_are( $redis->getrange( $a, -1, -1 )->get, "\xff", 'GETRANGE -1 -1' );
+            FIORTest::bytes_are( $redis->getrange( $a, -3, -2 )->get, "\xfd\xfe",
+                'GETRANGE -3 -2' );
+            FIORTest::bytes_are( $redis->getrange( $a, 300, 400 )->get,
+                '', 'GETRANGE past the end' );
 
             my $b    = $key->('append2');
             my $want = '';
@@ -243,11 +228,11 @@ for my $protocol ( 2, 3 ) {
                 is( $redis->append( $b, $values[$i] )->get,
                     length $want, "APPEND $names[$i]: the length in bytes" );
             }
-            bytes_are( $redis->get($b)->get, $want, 'all the named values appended' );
+            FIORTest::bytes_are( $redis->get($b)->get, $want, 'all the named values appended' );
             is( $redis->strlen($b)->get, length $want, 'STRLEN of them' );
             my $at = index( $want, "\r\n\$3\r\nfoo\r\n" );
             ok( $at > 0, 'the bulk lookalike is inside' );
-            bytes_are( $redis->getrange( $b, $at, $at + 10 )->get,
+            FIORTest::bytes_are( $redis->getrange( $b, $at, $at + 10 )->get,
                 "\r\n\$3\r\nfoo\r\n", 'GETRANGE cuts it out exactly' );
         };
 
@@ -262,7 +247,7 @@ for my $protocol ( 2, 3 ) {
             is( $redis->get("$e:none")->get, undef, 'a missing key is nil' );
             my $z = $key->('zero');
             $redis->set( $z, '0' )->get;
-            bytes_are( $redis->get($z)->get, '0', '"0"' );
+            FIORTest::bytes_are( $redis->get($z)->get, '0', '"0"' );
             is( $redis->strlen($z)->get, 1, 'STRLEN of "0"' );
         };
 

@@ -4,7 +4,10 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
-use Test2::API qw(context);
+use Test2::API            qw(context);
+use Test2::Tools::Basic   qw(ok);
+use Test2::Tools::Class   qw(isa_ok);
+use Test2::Tools::Compare qw(is);
 
 =head1 NAME
 
@@ -211,6 +214,72 @@ sub unique_key {
     my ($name) = @_;
     $name //= 'key';
     return "fior:test:$$:$name:" . ++$counter;
+}
+
+=head2 failure_of
+
+    my $error = FIORTest::failure_of($future);   # undef when it succeeded
+
+Waits for the future (running the loop) and gives its failure.
+
+=cut
+
+sub failure_of {
+    my ($f) = @_;
+    $f->await;
+    return $f->is_failed ? $f->failure : undef;
+}
+
+=head2 redis_error_ok
+
+    my $error = FIORTest::redis_error_ok( $redis, $future, 'WRONGTYPE', $name );
+
+Three assertions: the future fails with a
+L<Future::IO::Redis::Error::Redis> of that type, and C<$redis> still answers
+PING afterwards.
+
+=cut
+
+sub redis_error_ok {
+    my ( $redis, $f, $type, $name ) = @_;
+    my $ctx = context();
+    my $err = failure_of($f);
+    isa_ok( $err, ['Future::IO::Redis::Error::Redis'], "$name: an Error::Redis" );
+    is( ref $err ? $err->type : undef, $type,  "$name: type $type" );
+    is( $redis->ping->get,             'PONG', "$name: the client still answers" );
+    $ctx->release;
+    return $err;
+}
+
+=head2 hex_of
+
+    my $hex = FIORTest::hex_of(@values);   # [ '00ff', undef, ... ]
+
+The values as hex (undef and references as they are): failures of byte
+comparisons become readable.
+
+=cut
+
+sub hex_of {
+    return [ map { defined && !ref ? unpack( 'H*', $_ ) : $_ } @_ ];
+}
+
+=head2 bytes_are
+
+    FIORTest::bytes_are( $reply, $want, $name );
+
+Two assertions: C<$reply> is a byte string (no UTF-8 flag) with exactly the
+bytes of C<$want> (compared as hex).
+
+=cut
+
+sub bytes_are {
+    my ( $got, $want, $name ) = @_;
+    my $ctx = context();
+    ok( defined $got && !ref $got && !utf8::is_utf8($got), "$name: a byte string" );
+    is( hex_of($got)->[0], unpack( 'H*', $want ), "$name: exact bytes" );
+    $ctx->release;
+    return;
 }
 
 1;
