@@ -137,6 +137,8 @@ our $USE_PLANS = 1;    # tests compare the plans with the general search
 sub _fixed_plan {
     my ($command) = @_;
     return 0 if !$USE_PLANS || !defined $command || ref $command;
+
+    # _name, inlined: this runs for every prefixed command.
     my $name = $command;
     utf8::encode($name) if utf8::is_utf8($name);
     $name =~ tr/A-Z/a-z/;
@@ -208,8 +210,6 @@ sub _name {
     return $name;
 }
 
-sub _keyword { return _name(@_) }
-
 # The table entry, its name, the whole argument vector (command words
 # first, as the server counts) and how many of those words were not in @args.
 sub _resolve {
@@ -248,7 +248,7 @@ sub _positions {
             = $startfrom > 0 ? ( $startfrom, $argc - 1, 1 ) : ( $argc + $startfrom, 0, -1 );
         for ( ; $i != $end; $i += $step ) {
             last if $i >= $argc || $i < 1;
-            my $word = _keyword( $argv->[$i] );
+            my $word = _name( $argv->[$i] );
             if ( defined $word && $word eq lc $keyword ) {
                 $first = $i + 1;
                 last;
@@ -298,7 +298,7 @@ sub _sort_keys {
     return if @$argv < 2;
     my @keys = (1);
     for ( my $j = 2; $j < @$argv; $j++ ) {
-        my $word = _keyword( $argv->[$j] ) // last;
+        my $word = _name( $argv->[$j] ) // last;
         my $left = @$argv - $j - 1;
         if    ( $word eq 'asc' || $word eq 'desc' || $word eq 'alpha' ) { }
         elsif ( $word eq 'limit' && $left >= 2 )                        { $j += 2 }
@@ -316,7 +316,7 @@ sub _migrate_keys {
     my ($argv) = @_;
     my %skip = ( copy => 0, replace => 0, auth => 1, auth2 => 2 );
     for ( my $i = 6; $i < @$argv; $i++ ) {
-        my $word = _keyword( $argv->[$i] ) // last;
+        my $word = _name( $argv->[$i] ) // last;
         if ( $word eq 'keys' ) {
             my $key = _text( $argv->[3] );
             return if !defined $key || length $key;
@@ -338,7 +338,7 @@ sub _georadius_keys {
     my @keys = (1);
     my %flag = map { $_ => 1 } qw(withdist withhash withcoord any asc desc);
     for ( my $i = $options_from; $i < @$argv; $i++ ) {
-        my $word = _keyword( $argv->[$i] ) // last;
+        my $word = _name( $argv->[$i] ) // last;
         my $left = @$argv - $i - 1;
         if    ( $flag{$word} )                                               { }
         elsif ( $word eq 'count' && $left >= 1 )                             { $i++ }
