@@ -195,25 +195,24 @@ static int stringifies(pTHX_ SV *ref) {
         && gv_fetchmeth_pvn(SvSTASH(obj), "(\"\"", 3, -1, 0) != NULL;
 }
 
-/* Collects the byte view of each argument. Returns -1 when all are
- * strings, else the index of the first that is not (undef, a reference
- * that does not stringify, or an empty command name) with *why saying
- * which; nothing is sent then, so a command never reaches the server
- * half-written.
+/* Collecting the byte view of arguments takes two passes. The first
+ * (plain_args) runs every piece of user code (get-magic of tied scalars and
+ * $1, string overloading) and copies those arguments into plain mortal
+ * strings; only the second (arg_pointers) takes pointers, when nothing can
+ * run any more. (A FETCH or overload of a later argument may free or move
+ * the buffer of an earlier one, which was then sent from freed memory.) For
+ * a batch, the first pass covers every command before any pointer is taken.
  *
- * Two passes: the first runs every piece of user code (get-magic of tied
- * scalars and $1, string overloading) and copies those arguments into plain
- * mortal strings; only the second takes pointers, when nothing can run any
- * more. (A FETCH or overload of a later argument may free or move the
- * buffer of an earlier one, which was then sent from freed memory.) */
-static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
-                            size_t *lens, const char **why) {
+ * Each returns -1 when all is well, else the index of the first argument
+ * that is not a string (undef, a reference that does not stringify, an
+ * empty command name) with *why saying which; nothing is sent then, so a
+ * command never reaches the server half-written. A NULL slot (a hole in an
+ * array) is undef. */
+static SSize_t plain_args(pTHX_ SV **svs, size_t count, SV **plain, const char **why) {
     size_t i;
-    SV **plain;
-    Newx(plain, count + 1, SV *);
-    SAVEFREEPV(plain);
     for (i = 0; i < count; i++) {
         SV *sv = svs[i];
+        if (!sv) { *why = "is undef"; return (SSize_t)i; }
         SvGETMAGIC(sv);
         if (!SvOK(sv)) { *why = "is undef"; return (SSize_t)i; }
         if (SvROK(sv) && !stringifies(aTHX_ sv)) {
@@ -227,6 +226,12 @@ static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
         }
         plain[i] = sv;
     }
+    return -1;
+}
+
+static SSize_t arg_pointers(pTHX_ SV **plain, size_t count, const uint8_t **ptrs,
+                            size_t *lens, const char **why) {
+    size_t i;
     for (i = 0; i < count; i++) {
         STRLEN len;
         ptrs[i] = (const uint8_t *)SvPV_nomg(plain[i], len);
@@ -235,6 +240,94 @@ static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
     }
     return -1;
 }
+
+static SSize_t collect_args(pTHX_ SV **svs, size_t count, const uint8_t **ptrs,
+                            size_t *lens, const char **why) {
+    SSize_t bad;
+    SV **plain;
+    Newx(plain, count + 1, SV *);
+    SAVEFREEPV(plain);
+    bad = plain_args(aTHX_ svs, count, plain, why);
+    return bad >= 0 ? bad : arg_pointers(aTHX_ plain, count, ptrs, lens, why);
+}
+
+/* The commands of a batch: an array of arrays of words. */
+typedef struct {
+    size_t ncmds;
+    size_t *counts;         /* words per command */
+    const uint8_t **ptrs;   /* every word, command after command */
+    size_t *lens;
+} command_list;
+
+/* Fills `list` from an array reference of commands. Returns -1, or the
+ * index of the bad command with *arg the index of its bad word (-1 when
+ * the command itself is not an array of words) and *why the reason. */
+static SSize_t collect_commands(pTHX_ SV *ref, command_list *list, SSize_t *arg,
+                                const char **why) {
+    AV *cmds;
+    SV **svs, **plain;
+    size_t i, total = 0, at = 0;
+    SSize_t bad;
+    *arg = -1;
+    if (!SvROK(ref) || SvTYPE(SvRV(ref)) != SVt_PVAV)
+        croak("Future::IO::Redis: internal error: commands must be an array reference");
+    cmds = (AV *)SvRV(ref);
+    list->ncmds = (size_t)(av_top_index(cmds) + 1);
+    Newx(list->counts, list->ncmds + 1, size_t);
+    SAVEFREEPV(list->counts);
+    for (i = 0; i < list->ncmds; i++) {
+        SV **cmd = av_fetch(cmds, (SSize_t)i, 0);
+        if (!cmd || !SvROK(*cmd) || SvTYPE(SvRV(*cmd)) != SVt_PVAV) {
+            *why = "is not an array of words";
+            return (SSize_t)i;
+        }
+        list->counts[i] = (size_t)(av_top_index((AV *)SvRV(*cmd)) + 1);
+        if (list->counts[i] == 0) { *why = "is missing"; *arg = 0; return (SSize_t)i; }
+        total += list->counts[i];
+    }
+    Newx(svs, total + 1, SV *);
+    SAVEFREEPV(svs);
+    Newx(plain, total + 1, SV *);
+    SAVEFREEPV(plain);
+    Newx(list->ptrs, total + 1, const uint8_t *);
+    SAVEFREEPV(list->ptrs);
+    Newx(list->lens, total + 1, size_t);
+    SAVEFREEPV(list->lens);
+    for (i = 0; i < list->ncmds; i++) {
+        AV *cmd = (AV *)SvRV(*av_fetch(cmds, (SSize_t)i, 0));
+        size_t j;
+        for (j = 0; j < list->counts[i]; j++) {
+            SV **word = av_fetch(cmd, (SSize_t)j, 0);
+            svs[at + j] = word ? *word : NULL;
+        }
+        at += list->counts[i];
+    }
+    /* First pass over every command, then the pointers. */
+    for (i = 0, at = 0; i < 2; i++, at = 0) {
+        size_t c;
+        for (c = 0; c < list->ncmds; c++) {
+            bad = i == 0
+                ? plain_args(aTHX_ svs + at, list->counts[c], plain + at, why)
+                : arg_pointers(aTHX_ plain + at, list->counts[c], list->ptrs + at,
+                               list->lens + at, why);
+            if (bad >= 0) { *arg = bad; return (SSize_t)c; }
+            at += list->counts[c];
+        }
+    }
+    return -1;
+}
+
+/* (status, kind, message, index of the bad command, index of its bad word) */
+#define FIOR_RETURN_BAD_COMMAND(why, cmd, arg)                          \
+    STMT_START {                                                        \
+        EXTEND(SP, 5);                                                  \
+        ST(0) = sv_2mortal(newSViv(FIOR_FAIL));                         \
+        ST(1) = sv_2mortal(newSViv(FIOR_ERR_INVALID));                  \
+        ST(2) = sv_2mortal(newSVpv((why), 0));                          \
+        ST(3) = sv_2mortal(newSViv(cmd));                               \
+        ST(4) = sv_2mortal(newSViv(arg));                               \
+        XSRETURN(5);                                                    \
+    } STMT_END
 
 MODULE = Future::IO::Redis    PACKAGE = Future::IO::Redis::_XS
 
@@ -326,6 +419,20 @@ drain()
         } else if (tag == 'E') {
             payload = decode_error(aTHX_ &r);
             tag = 2;
+        } else if (tag == 'S') {
+            /* [what, a, b]: a session change (src/completion.rs) */
+            uint8_t what;
+            SV *a = NULL, *b = NULL;
+            if (read_u8(&r, &what) && read_str(aTHX_ &r, &a) && read_str(aTHX_ &r, &b)) {
+                AV *av = newAV();
+                av_push(av, newSViv(what));
+                av_push(av, a);
+                av_push(av, b);
+                payload = newRV_noinc((SV *)av);
+            } else if (a) {
+                SvREFCNT_dec(a);
+            }
+            tag = 4;
         } else if (tag == 'V') {
             uint8_t event;
             if (read_u8(&r, &event)) {
@@ -397,6 +504,48 @@ command(fior_client *handle, NV timeout, ...)
     }
     status = fior_client_command(handle, (double)timeout, ptrs, lens, count, &id, &err);
     FIOR_RETURN_ID(status, err, id);
+
+void
+batch(fior_client *handle, NV timeout, SV *commands)
+  PREINIT:
+    fior_error err;
+    int status;
+    uint64_t id = 0;
+    command_list list;
+    const char *why = NULL;
+    SSize_t bad, arg;
+  PPCODE:
+    bad = collect_commands(aTHX_ commands, &list, &arg, &why);
+    if (bad >= 0) FIOR_RETURN_BAD_COMMAND(why, bad, arg);
+    if (list.ncmds == 0) FIOR_RETURN_BAD_COMMAND("is missing", 0, -1);
+    status = fior_client_batch(handle, (double)timeout, list.ptrs, list.lens, list.counts,
+                               list.ncmds, &id, &err);
+    FIOR_RETURN_ID(status, err, id);
+
+void
+commands(fior_client *handle, SV *commands)
+  PREINIT:
+    fior_error err;
+    int status;
+    uint64_t *ids;
+    command_list list;
+    const char *why = NULL;
+    SSize_t bad, arg;
+    size_t i;
+  PPCODE:
+    /* (0, id, id ...) with one id per command, in order; or as batch */
+    bad = collect_commands(aTHX_ commands, &list, &arg, &why);
+    if (bad >= 0) FIOR_RETURN_BAD_COMMAND(why, bad, arg);
+    Newx(ids, list.ncmds + 1, uint64_t);
+    SAVEFREEPV(ids);
+    status = fior_client_commands(handle, list.ptrs, list.lens, list.counts, list.ncmds,
+                                  ids, &err);
+    if (status != FIOR_OK) FIOR_RETURN(status, err);
+    EXTEND(SP, (SSize_t)list.ncmds + 1);
+    ST(0) = sv_2mortal(newSViv(FIOR_OK));
+    for (i = 0; i < list.ncmds; i++)
+        ST(i + 1) = sv_2mortal(newSVuv((UV)ids[i]));
+    XSRETURN(list.ncmds + 1);
 
 void
 DESTROY(fior_client *handle)

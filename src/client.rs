@@ -37,16 +37,25 @@ pub enum Request {
     Connect {
         id: u64,
     },
+    /// One command, or a batch of them (a pipeline) answered as one array.
     /// `packed` is built straight from the caller's bytes: one copy.
-    Command {
-        id: u64,
-        name: String,
-        packed: Vec<u8>,
-        limit: Option<Duration>,
-        /// SELECT, CLIENT SETNAME, AUTH (remembered for reconnects once
-        /// the server accepts them), EXEC, DISCARD.
-        effect: Option<Effect>,
-    },
+    Command(Command),
+    /// Commands issued together, each its own request (auto-pipelining).
+    Many(Vec<Command>),
+}
+
+#[derive(Debug)]
+pub struct Command {
+    id: u64,
+    name: String,
+    packed: Vec<u8>,
+    /// `Some(n)`: a batch of n commands, answered with an array of n replies.
+    batch: Option<usize>,
+    limit: Option<Duration>,
+    /// By position in the batch (0 for a single command): SELECT, CLIENT
+    /// SETNAME, AUTH (remembered for reconnects once the server accepts
+    /// them), EXEC, DISCARD.
+    effects: Vec<(usize, Effect)>,
 }
 
 /// Per-command deadline choice.
@@ -109,6 +118,60 @@ impl ClientHandle {
     /// Queues a command: its deadline is settled and it is packed here, on
     /// the caller's thread, straight from the caller's bytes.
     pub fn command(&self, id: u64, timeout: Timeout, args: &[&[u8]]) -> Result<(), CoreError> {
+        self.send(Request::Command(self.single(id, timeout, args)))
+    }
+
+    /// Queues several commands, each with its own id and reply, as one
+    /// request: nothing else of this client comes between them.
+    pub fn commands(&self, ids: &[u64], commands: &[Vec<&[u8]>]) -> Result<(), CoreError> {
+        let many = ids
+            .iter()
+            .zip(commands)
+            .map(|(id, args)| self.single(*id, Timeout::Default, args))
+            .collect();
+        self.send(Request::Many(many))
+    }
+
+    /// Queues a batch (a pipeline, or MULTI … EXEC): written in one piece,
+    /// answered with one array of every reply in order.
+    pub fn batch(
+        &self,
+        id: u64,
+        timeout: Timeout,
+        commands: &[Vec<&[u8]>],
+    ) -> Result<(), CoreError> {
+        if commands.is_empty() {
+            return Err(CoreError::Invalid("empty batch".to_owned()));
+        }
+        let limit = match timeout {
+            Timeout::Default => deadline::batch_timeout(&self.cfg, commands),
+            Timeout::Never => None,
+            Timeout::After(limit) => Some(limit),
+        };
+        let size = commands
+            .iter()
+            .flatten()
+            .map(|a| a.len() + 16)
+            .sum::<usize>();
+        let mut packed = Vec::with_capacity(size + 16 * commands.len());
+        let mut effects = Vec::new();
+        for (index, args) in commands.iter().enumerate() {
+            resp::pack(&mut packed, args);
+            if let Some(effect) = Effect::from_args(args) {
+                effects.push((index, effect));
+            }
+        }
+        self.send(Request::Command(Command {
+            id,
+            name: format!("pipeline of {}", commands.len()),
+            packed,
+            batch: Some(commands.len()),
+            limit,
+            effects,
+        }))
+    }
+
+    fn single(&self, id: u64, timeout: Timeout, args: &[&[u8]]) -> Command {
         let limit = match timeout {
             Timeout::Default => deadline::reply_timeout(&self.cfg, args),
             Timeout::Never => None,
@@ -116,13 +179,17 @@ impl ClientHandle {
         };
         let mut packed = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
         resp::pack(&mut packed, args);
-        self.send(Request::Command {
+        Command {
             id,
             name: command_name(args),
             packed,
+            batch: None,
             limit,
-            effect: Effect::from_args(args),
-        })
+            effects: Effect::from_args(args)
+                .map(|e| (0, e))
+                .into_iter()
+                .collect(),
+        }
     }
 
     pub fn send(&self, request: Request) -> Result<(), CoreError> {
@@ -160,7 +227,8 @@ type CommandFuture = Pin<Box<dyn std::future::Future<Output = Done> + Send>>;
 struct Done {
     id: u64,
     result: Result<Value, CoreError>,
-    effect: Option<Effect>,
+    batch: bool,
+    effects: Vec<(usize, Effect)>,
 }
 
 /// Where a command gets its connection from.
@@ -272,17 +340,41 @@ impl ClientTask {
         }
     }
 
+    /// Settles what the command meant for the session first, then answers
+    /// it: the options Perl keeps follow before its caller resumes.
     fn on_done(&mut self, done: Done) {
+        for (index, effect) in done.effects {
+            let item = match (&done.result, done.batch) {
+                (Ok(Value::Array(replies)), true) => match replies.get(index) {
+                    Some(reply) => Ok(reply),
+                    None => continue,
+                },
+                (Ok(reply), _) => Ok(reply),
+                (Err(err), _) => Err(err),
+            };
+            self.settle(effect, item);
+        }
         match &done.result {
             Ok(value) => self.out.reply(done.id, value),
             Err(err) => self.out.error(done.id, err),
         }
-        let Some(effect) = done.effect else {
-            return;
-        };
-        match (effect, done.result) {
-            (Effect::Change(change), Ok(value)) => match SessionChange::answer(&value) {
-                Answer::Accepted => change.apply(Arc::make_mut(&mut self.cfg)),
+    }
+
+    fn settle(&mut self, effect: Effect, result: Result<&Value, &CoreError>) {
+        // A SELECT, AUTH or CLIENT SETNAME (or the EXEC of one) that timed
+        // out may yet run: the connection's database or user is then
+        // unknown, so it is dropped (and re-established as configured)
+        // rather than left to serve commands in a state nobody knows.
+        let timed_out = matches!(
+            result,
+            Err(CoreError::Timeout {
+                maybe_executed: true,
+                ..
+            })
+        );
+        match (effect, result) {
+            (Effect::Change(change), Ok(value)) => match SessionChange::answer(value) {
+                Answer::Accepted => self.apply(change),
                 Answer::Queued => self.queued.push(change),
                 Answer::Other => {}
             },
@@ -291,38 +383,18 @@ impl ClientTask {
                 if queued.is_empty() {
                     return;
                 }
-                match exec_outcome(&value) {
-                    ExecOutcome::Keep => {
-                        let cfg = Arc::make_mut(&mut self.cfg);
-                        for change in queued {
-                            change.apply(cfg);
-                        }
-                    }
+                match exec_outcome(value) {
+                    ExecOutcome::Keep => queued.into_iter().for_each(|c| self.apply(c)),
                     ExecOutcome::Drop => {}
                     ExecOutcome::Unknown => self.reset(
                         "a transaction with SELECT, AUTH or CLIENT SETNAME had a failing command",
                     ),
                 }
             }
-            // A SELECT, AUTH or CLIENT SETNAME (or the EXEC of one) that
-            // timed out may yet run: the connection's database or user is
-            // then unknown, so it is dropped (and re-established as
-            // configured) rather than left to serve commands in a state
-            // nobody knows.
-            (
-                Effect::Change(_),
-                Err(CoreError::Timeout {
-                    maybe_executed: true,
-                    ..
-                }),
-            ) => self.reset("a SELECT, AUTH or CLIENT SETNAME timed out"),
-            (
-                Effect::Exec,
-                Err(CoreError::Timeout {
-                    maybe_executed: true,
-                    ..
-                }),
-            ) if !self.queued.is_empty() => {
+            (Effect::Change(_), Err(_)) if timed_out => {
+                self.reset("a SELECT, AUTH or CLIENT SETNAME timed out");
+            }
+            (Effect::Exec, Err(_)) if timed_out && !self.queued.is_empty() => {
                 self.queued.clear();
                 self.reset(
                     "the EXEC of a transaction with SELECT, AUTH or CLIENT SETNAME timed out",
@@ -331,6 +403,12 @@ impl ClientTask {
             (Effect::Exec | Effect::Discard, _) => self.queued.clear(),
             (Effect::Change(_), Err(_)) => {}
         }
+    }
+
+    /// Makes a session change for the next handshake, and tells Perl.
+    fn apply(&mut self, change: SessionChange) {
+        self.out.session(self.client_id, &change);
+        change.apply(Arc::make_mut(&mut self.cfg));
     }
 
     /// Drops a connection whose session state is unknown: the same events
@@ -354,13 +432,8 @@ impl ClientTask {
     fn on_request(&mut self, request: Request) {
         match request {
             Request::Connect { id } => self.on_connect_request(id),
-            Request::Command {
-                id,
-                name,
-                packed,
-                limit,
-                effect,
-            } => self.on_command(id, name, packed, limit, effect),
+            Request::Command(command) => self.on_command(command),
+            Request::Many(commands) => commands.into_iter().for_each(|c| self.on_command(c)),
         }
     }
 
@@ -385,14 +458,15 @@ impl ClientTask {
         }
     }
 
-    fn on_command(
-        &mut self,
-        id: u64,
-        name: String,
-        packed: Vec<u8>,
-        limit: Option<Duration>,
-        effect: Option<Effect>,
-    ) {
+    fn on_command(&mut self, command: Command) {
+        let Command {
+            id,
+            name,
+            packed,
+            batch,
+            limit,
+            effects,
+        } = command;
         let source = match &self.link {
             Link::Up { conn, .. } => Source::Ready(conn.clone()),
             Link::Down if !self.cfg.reconnect => {
@@ -414,12 +488,13 @@ impl ClientTask {
         };
         // A deadline past what the clock can hold means none.
         let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
-        let run = run_command(id, name, source, packed, deadline);
+        let run = run_command(id, name, source, packed, batch, deadline);
         self.inflight
             .push(Box::pin(run.map(move |(id, result)| Done {
                 id,
                 result,
-                effect,
+                batch: batch.is_some(),
+                effects,
             })));
     }
 
@@ -537,6 +612,7 @@ async fn run_command(
     name: String,
     source: Source,
     packed: Vec<u8>,
+    batch: Option<usize>,
     deadline: Option<(Instant, Duration)>,
 ) -> (u64, Result<Value, CoreError>) {
     let limit = deadline.map(|(_, l)| l).unwrap_or_default();
@@ -562,14 +638,14 @@ async fn run_command(
             }
         }
     };
-    let pending = conn.send(packed);
+    let pending = conn.send_batch(packed, batch);
     let reply = match deadline {
         None => Ok(pending.await),
         Some((at, _)) => tokio::time::timeout_at(at, pending).await,
     };
     let result = match reply {
         // A top-level error reply fails the request; nested ones (EXEC,
-        // pipelines) stay in their slots.
+        // pipelines) stay in their slots. (A batch's answer is an array.)
         Ok(Ok(Ok(Value::Error(text)))) => Err(CoreError::from_server_message(
             String::from_utf8_lossy(&text).into_owned(),
         )),

@@ -10,6 +10,8 @@
 //!   b'E' id:u64 error            a failed request
 //!   b'V' client:u64 event:u8 error   a client event (connect, disconnect …);
 //!                                   an event without an error has kind 0
+//!   b'S' client:u64 what:u8 a:str b:str   a session change the next
+//!                                   handshake replays (see `session`)
 //! error = kind:u8 maybe_executed:u8 detail:str message:str
 //!   (detail: the server's error code, or a timeout's seconds)
 //! str   = len:u32 bytes
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::CoreError;
 use crate::reply;
+use crate::session::SessionChange;
 use crate::sys::WakeFd;
 
 /// Event numbers shared with the C glue and Perl (`FIOR_EV_*`).
@@ -99,6 +102,32 @@ impl Completions {
                     reply::encode_str(buf, b"");
                 }
             }
+        });
+    }
+
+    /// A SELECT, CLIENT SETNAME or AUTH the server accepted: what = 1
+    /// database (a: its number), 2 client name (a), 3 no client name, 4
+    /// password (b), 5 username (a) and password (b).
+    pub fn session(&self, client: u64, change: &SessionChange) {
+        let (what, a, b): (u8, Vec<u8>, &[u8]) = match change {
+            SessionChange::Database(db) => (1, db.to_string().into_bytes(), b""),
+            SessionChange::ClientName(Some(name)) => (2, name.clone(), b""),
+            SessionChange::ClientName(None) => (3, Vec::new(), b""),
+            SessionChange::Auth {
+                username: None,
+                password,
+            } => (4, Vec::new(), password),
+            SessionChange::Auth {
+                username: Some(user),
+                password,
+            } => (5, user.clone(), password),
+        };
+        self.append(|buf| {
+            buf.push(b'S');
+            buf.extend_from_slice(&client.to_le_bytes());
+            buf.push(what);
+            reply::encode_str(buf, &a);
+            reply::encode_str(buf, b);
         });
     }
 

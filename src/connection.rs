@@ -21,7 +21,31 @@ pub type Reply = Result<Value, CoreError>;
 
 struct Request {
     packed: Vec<u8>,
+    /// `Some(n)`: a batch of n commands, answered with an array.
+    batch: Option<usize>,
     reply: oneshot::Sender<Reply>,
+}
+
+/// A request written and waiting for its replies.
+struct Waiting {
+    reply: oneshot::Sender<Reply>,
+    /// A batch: its replies so far, and how many are still to come.
+    batch: Option<(Vec<Value>, usize)>,
+}
+
+impl Waiting {
+    /// Takes one reply; gives the whole answer once it is complete.
+    fn take(&mut self, value: Value) -> Option<Value> {
+        let Some((got, left)) = &mut self.batch else {
+            return Some(value);
+        };
+        // A caller that gave up still has its replies read, not kept.
+        if !self.reply.is_closed() {
+            got.push(value);
+        }
+        *left -= 1;
+        (*left == 0).then(|| Value::Array(std::mem::take(got)))
+    }
 }
 
 /// The sending side; cheap to clone.
@@ -45,10 +69,21 @@ impl Connection {
     /// Queues a packed command; the receiver gets its reply (an error reply
     /// is `Ok(Value::Error)`), or why the connection ended first.
     pub fn send(&self, packed: Vec<u8>) -> oneshot::Receiver<Reply> {
+        self.send_batch(packed, None)
+    }
+
+    /// With `Some(n)`, `packed` holds n commands (n ≥ 1) sent as one
+    /// request: written together, and answered with one array of their
+    /// replies in order (error replies in their slots).
+    pub fn send_batch(&self, packed: Vec<u8>, batch: Option<usize>) -> oneshot::Receiver<Reply> {
         let (reply, receiver) = oneshot::channel();
         // If the driver is gone the request is dropped with its sender,
         // and the receiver reports that.
-        let _ = self.requests.send(Request { packed, reply });
+        let _ = self.requests.send(Request {
+            packed,
+            batch: batch.map(|n| n.max(1)),
+            reply,
+        });
         receiver
     }
 }
@@ -68,7 +103,7 @@ async fn drive(
     mut rbuf: BytesMut,
 ) -> CoreError {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut inflight: VecDeque<oneshot::Sender<Reply>> = VecDeque::new();
+    let mut inflight: VecDeque<Waiting> = VecDeque::new();
     let mut wbuf: Vec<u8> = Vec::new();
     let mut written = 0usize;
     let mut needs_flush = false;
@@ -153,7 +188,10 @@ async fn drive(
                     } else {
                         wbuf.extend_from_slice(&request.packed);
                     }
-                    inflight.push_back(request.reply);
+                    inflight.push_back(Waiting {
+                        reply: request.reply,
+                        batch: request.batch.map(|n| (Vec::with_capacity(n), n)),
+                    });
                 }
             },
         }
@@ -166,7 +204,7 @@ async fn drive(
 fn dispatch(
     parser: &mut Parser,
     rbuf: &mut BytesMut,
-    inflight: &mut VecDeque<oneshot::Sender<Reply>>,
+    inflight: &mut VecDeque<Waiting>,
 ) -> Result<(), CoreError> {
     while let Some(value) = parser
         .next(rbuf)
@@ -177,19 +215,24 @@ fn dispatch(
         if let Value::Push(_) = value {
             continue;
         }
-        let Some(reply) = inflight.pop_front() else {
+        let Some(front) = inflight.front_mut() else {
             return Err(CoreError::Protocol(
                 "protocol error: a reply arrived with no request waiting".to_owned(),
             ));
         };
-        let _ = reply.send(Ok(value)); // a caller that gave up is gone
+        // A batch whose caller gave up still takes its replies here.
+        if let Some(done) = front.take(value) {
+            if let Some(waiting) = inflight.pop_front() {
+                let _ = waiting.reply.send(Ok(done)); // a caller that gave up is gone
+            }
+        }
     }
     Ok(())
 }
 
-fn fail_all(inflight: &mut VecDeque<oneshot::Sender<Reply>>, why: &CoreError) {
-    for reply in inflight.drain(..) {
-        let _ = reply.send(Err(why.clone()));
+fn fail_all(inflight: &mut VecDeque<Waiting>, why: &CoreError) {
+    for waiting in inflight.drain(..) {
+        let _ = waiting.reply.send(Err(why.clone()));
     }
 }
 

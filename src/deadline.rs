@@ -20,8 +20,16 @@ enum TimeoutArg {
     BlockOptionMillis,
 }
 
+/// A word as the server compares it: ASCII case-insensitive, and only up
+/// to a NUL byte (strcasecmp), so "BLPOP\0x", which runs as BLPOP, counts.
+fn is_word(arg: &[u8], want: &[u8]) -> bool {
+    let end = arg.iter().position(|b| *b == 0).unwrap_or(arg.len());
+    arg[..end].eq_ignore_ascii_case(want)
+}
+
 fn blocking_rule(name: &[u8]) -> Option<TimeoutArg> {
-    let upper = name.to_ascii_uppercase();
+    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    let upper = name[..end].to_ascii_uppercase();
     Some(match upper.as_slice() {
         b"BLPOP" | b"BRPOP" | b"BRPOPLPUSH" | b"BLMOVE" | b"BZPOPMIN" | b"BZPOPMAX" => {
             TimeoutArg::LastSeconds
@@ -62,11 +70,11 @@ pub fn reply_timeout<A: AsRef<[u8]>>(cfg: &Config, args: &[A]) -> Option<Duratio
             // a stream may well be called "block".
             let options = rest
                 .iter()
-                .position(|a| a.as_ref().eq_ignore_ascii_case(b"STREAMS"))
+                .position(|a| is_word(a.as_ref(), b"STREAMS"))
                 .map_or(rest, |end| &rest[..end]);
             let block = options
                 .iter()
-                .position(|a| a.as_ref().eq_ignore_ascii_case(b"BLOCK"))
+                .position(|a| is_word(a.as_ref(), b"BLOCK"))
                 .and_then(|i| options.get(i + 1));
             match block {
                 // XREAD without BLOCK does not block: ordinary deadline.
@@ -85,6 +93,21 @@ pub fn reply_timeout<A: AsRef<[u8]>>(cfg: &Config, args: &[A]) -> Option<Duratio
             .ok()
             .and_then(|d| d.checked_add(cfg.blocking_timeout_buffer)),
     }
+}
+
+/// What the client should wait for a batch: request_timeout for the lot,
+/// plus each blocking command's own wait (it may block that long on its
+/// turn); `None` = forever.
+pub fn batch_timeout<A: AsRef<[u8]>>(cfg: &Config, commands: &[Vec<A>]) -> Option<Duration> {
+    let mut total = cfg.request_timeout?;
+    for args in commands {
+        let blocking = args.first().and_then(|name| blocking_rule(name.as_ref()));
+        if blocking.is_some() {
+            // (reply_timeout gives request_timeout to an XREAD without BLOCK.)
+            total = total.checked_add(reply_timeout(cfg, args)?)?;
+        }
+    }
+    Some(total)
 }
 
 #[cfg(test)]
@@ -151,6 +174,38 @@ mod tests {
             reply_timeout(&cfg(), &words("XREAD COUNT 1 BLOCK 100 STREAMS block 0")),
             Some(Duration::from_secs_f64(2.1))
         );
+    }
+
+    #[test]
+    fn names_compare_as_the_server_does() {
+        assert_eq!(
+            reply_timeout(&cfg(), &words("blpop k 0")),
+            None,
+            "lower case"
+        );
+        let nul: Vec<&[u8]> = vec![b"BLPOP\0x", b"k", b"0"];
+        assert_eq!(reply_timeout(&cfg(), &nul), None, "up to a NUL");
+        let block: Vec<&[u8]> = vec![b"XREAD", b"block\0", b"0", b"STREAMS", b"s", b"$"];
+        assert_eq!(reply_timeout(&cfg(), &block), None);
+    }
+
+    #[test]
+    fn batches_add_their_blocking_waits() {
+        let batch = |cmds: &[&str]| cmds.iter().map(|c| words(c)).collect::<Vec<_>>();
+        assert_eq!(
+            batch_timeout(&cfg(), &batch(&["GET a", "SET a b"])),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            batch_timeout(&cfg(), &batch(&["GET a", "BLPOP k 1", "BZMPOP 2 1 z MIN"])),
+            Some(Duration::from_secs(5 + 3 + 4))
+        );
+        assert_eq!(batch_timeout(&cfg(), &batch(&["GET a", "BLPOP k 0"])), None);
+        let none = Config {
+            request_timeout: None,
+            ..Config::default()
+        };
+        assert_eq!(batch_timeout(&none, &batch(&["GET a"])), None);
     }
 
     #[test]

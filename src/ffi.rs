@@ -197,19 +197,108 @@ pub unsafe extern "C" fn fior_client_command(
             if count == 0 {
                 return Err(CoreError::Invalid("empty command".to_owned()));
             }
-            let timeout = if timeout.is_nan() || timeout < 0.0 {
-                Timeout::Default
-            } else if timeout == 0.0 {
-                Timeout::Never
-            } else {
-                Timeout::After(
-                    Duration::try_from_secs_f64(timeout)
-                        .map_err(|_| CoreError::Invalid("timeout out of range".to_owned()))?,
-                )
-            };
             let id = next_request_id();
-            h.command(id, timeout, &byte_slices(ptrs, lens, count))?;
+            h.command(
+                id,
+                timeout_choice(timeout)?,
+                &byte_slices(ptrs, lens, count),
+            )?;
             *id_out = id;
+            Ok(FIOR_OK)
+        })
+    })
+}
+
+/// `ncmds` commands of `counts[i]` arguments each, their (pointer,
+/// length) pairs one after another in `ptrs`/`lens`.
+///
+/// # Safety
+/// `counts` points to `ncmds` sizes; `ptrs`/`lens` to as many pairs as
+/// they add up to, as in `byte_slices`.
+unsafe fn commands_from<'a>(
+    ptrs: *const *const u8,
+    lens: *const usize,
+    counts: *const usize,
+    ncmds: usize,
+) -> Result<Vec<Vec<&'a [u8]>>, CoreError> {
+    let mut commands = Vec::with_capacity(ncmds);
+    let mut at = 0usize;
+    for i in 0..ncmds {
+        let count = *counts.add(i);
+        if count == 0 {
+            return Err(CoreError::Invalid("empty command".to_owned()));
+        }
+        commands.push(byte_slices(ptrs.add(at), lens.add(at), count));
+        at += count;
+    }
+    Ok(commands)
+}
+
+fn timeout_choice(timeout: f64) -> Result<Timeout, CoreError> {
+    Ok(if timeout.is_nan() || timeout < 0.0 {
+        Timeout::Default
+    } else if timeout == 0.0 {
+        Timeout::Never
+    } else {
+        Timeout::After(
+            Duration::try_from_secs_f64(timeout)
+                .map_err(|_| CoreError::Invalid("timeout out of range".to_owned()))?,
+        )
+    })
+}
+
+/// Queues a batch of `ncmds` commands (a pipeline, or MULTI … EXEC) as one
+/// request, written in one piece; its reply is an array of every reply.
+/// `timeout` as in `fior_client_command`, for the whole batch.
+///
+/// # Safety
+/// `handle` from `fior_client_new`; command arrays as in `commands_from`;
+/// `id_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_batch(
+    handle: *mut ClientHandle,
+    timeout: f64,
+    ptrs: *const *const u8,
+    lens: *const usize,
+    counts: *const usize,
+    ncmds: usize,
+    id_out: *mut u64,
+    err: *mut FiorError,
+) -> c_int {
+    guard(err, || {
+        with_handle(handle, |h| {
+            let commands = commands_from(ptrs, lens, counts, ncmds)?;
+            let id = next_request_id();
+            h.batch(id, timeout_choice(timeout)?, &commands)?;
+            *id_out = id;
+            Ok(FIOR_OK)
+        })
+    })
+}
+
+/// Queues `ncmds` commands together, each its own request with its own id
+/// (written to `ids_out`) and reply (auto-pipelining).
+///
+/// # Safety
+/// As `fior_client_batch`; `ids_out` has room for `ncmds` ids.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_commands(
+    handle: *mut ClientHandle,
+    ptrs: *const *const u8,
+    lens: *const usize,
+    counts: *const usize,
+    ncmds: usize,
+    ids_out: *mut u64,
+    err: *mut FiorError,
+) -> c_int {
+    guard(err, || {
+        with_handle(handle, |h| {
+            let commands = commands_from(ptrs, lens, counts, ncmds)?;
+            let ids: Vec<u64> = (0..ncmds).map(|_| next_request_id()).collect();
+            h.commands(&ids, &commands)?;
+            for (i, id) in ids.iter().enumerate() {
+                *ids_out.add(i) = *id;
+            }
             Ok(FIOR_OK)
         })
     })

@@ -17,6 +17,8 @@ use Future::IO;
 use Future::IO::Redis::Error;
 use Future::IO::Redis::URI;
 use Future::IO::Redis::Bridge;
+use Future::IO::Redis::Pipeline;
+use Future::IO::Redis::Transaction;
 
 # One method per Redis command; the methods below that need more win.
 use parent 'Future::IO::Redis::Commands';
@@ -39,6 +41,10 @@ use constant {
     EV_RECONNECTING  => 4,
     EV_FAILED        => 5,
 };
+
+# Called as ($ok, $reply or error record) for the next command sent, even
+# when its caller cancelled: the client's own bookkeeping (transactions).
+our $ON_REPLY;
 
 my %DEFAULTS = (
     host                    => 'localhost',
@@ -271,7 +277,15 @@ sub _handle {
 sub _after_fork {
     my ($self) = @_;
     $self->{_pid} = $$;
-    $self->_detach_core;    # the parent's futures are failed by the bridge
+
+    # The parent's futures are failed by the bridge; its queued ones here.
+    $self->_detach_core(
+        Future::IO::Redis::Error::Disconnected->new(
+            message => 'request was made by the parent process before fork',
+            reason  => 'fork'
+        )
+    );
+    delete $self->{_tx_gate};    # its waiters are the parent's
 }
 
 =head1 NAME
@@ -506,10 +520,20 @@ sub disconnect {
 sub _detach_core {
     my ( $self, $err ) = @_;
     my $old = $self->{_id};
+
+    # Commands this tick queued and not yet sent.
+    if ( my $queue = delete $self->{_auto} ) {
+        for my $entry (@$queue) {
+            next if $entry->[0]->is_ready;
+            my $f = $entry->[0];
+            eval { $f->fail($err); 1 } or warn "Future::IO::Redis: callback died: $@";
+        }
+    }
+    $self->_lost_transaction;
     delete $Future::IO::Redis::Bridge::CLIENTS{$old};
     Future::IO::Redis::Bridge::fail_client( $old, $err ) if $err;
     delete $Future::IO::Redis::Bridge::INFLIGHT{$old};
-    delete @{$self}{qw(_handle _queued_session)};
+    delete $self->{_handle};
     $self->{_connected} = 0;
     $self->{_id}        = Future::IO::Redis::_XS::next_id();
     return;
@@ -593,28 +617,21 @@ my %REFUSED = (
     RESET => 'setup',
 );
 
-# Commands that may change what a reconnect must restore (_remember_session).
-my %SESSION_WORD = map { $_ => 1 } qw(SELECT CLIENT AUTH EXEC DISCARD);
-
 sub command {
     my $self = shift;
-    my $name = $_[0];
-
-    # Compare what will be sent: an object that stringifies counts too.
-    my $word = defined $name ? _word("$name") : '';
-    if (   $REFUSED{$word}
-        || ( $word eq 'HELLO' && @_ > 1 )
-        || ( $word eq 'CLIENT' && @_ > 1 && defined $_[1] && _word("$_[1]") eq 'REPLY' ) ) {
-        return _refuse( Future::IO::Redis::Error->new( message => _refusal($word) ) );
+    if ( my $error = _refusal_error( \@_ ) ) {
+        return _refuse($error);
     }
     if ( $self->{_closed} ) {
         return _refuse(
             Future::IO::Redis::Error::Disconnected->new(
-                message => ( $name // 'command' ) . ': not connected (disconnect was called)',
+                message => ( $_[0] // 'command' ) . ': not connected (disconnect was called)',
                 reason  => 'client_disconnect'
             )
         );
     }
+    return $self->_auto_queue( \@_ ) if $self->{auto_pipeline};
+    $self->_flush_auto               if $self->{_auto};
 
     # Only now the core client: a refused command, or one on a client that
     # was disconnected, must not start one.
@@ -624,12 +641,107 @@ sub command {
     # (0, request id), or (status, error kind, message, index of a bad argument)
     my ( $status, @detail )
         = defined $self->{prefix}
-        ? $handle->command( -1, $name, _prefixed( $self->{prefix}, @_ ) )
+        ? $handle->command( -1, $_[0], _prefixed( $self->{prefix}, @_ ) )
         : $handle->command( -1, @_ );
     return $f->fail( _command_error( \@_, @detail ) ) if $status;
-    $self->_track( $detail[0], $f, $name );
-    $self->_remember_session( $detail[0], $word, @_[ 1 .. $#_ ] ) if $SESSION_WORD{$word};
+    return $self->_track( $detail[0], $f, $_[0] );
+}
+
+# The error for a command no shared connection can take, if it is one.
+sub _refusal_error {
+    my ($cmd) = @_;
+    my $name = $cmd->[0];
+
+    # Compare what will be sent: an object that stringifies counts too.
+    my $word = defined $name ? _word("$name") : '';
+    if (   $REFUSED{$word}
+        || ( $word eq 'HELLO' && @$cmd > 1 )
+        || ( $word eq 'CLIENT' && @$cmd > 1 && defined $cmd->[1] && _word("$cmd->[1]") eq 'REPLY' )
+    ) {
+        return Future::IO::Redis::Error->new( message => _refusal($word) );
+    }
+    return;
+}
+
+# --- auto-pipelining: a tick's commands go to the core together -------------
+
+sub _auto_queue {
+    my ( $self, $cmd ) = @_;
+    my $f     = Future::IO::Redis::Bridge::new_future();
+    my @words = defined $self->{prefix} ? _with_prefix( $self->{prefix}, $cmd ) : @$cmd;
+    my $queue = $self->{_auto} //= [];
+    push @$queue, [ $f, \@words, $ON_REPLY ];
+    if ( @$queue == 1 ) {
+        weaken( my $weak = $self );
+        Future::IO::Redis::Bridge::later( sub { $weak->_flush_auto if $weak } );
+    }
     return $f;
+}
+
+# Sends what this tick queued, pipeline_depth commands per batch.
+sub _flush_auto {
+    my ($self) = @_;
+    my $queue = delete $self->{_auto} or return;
+    return if $self->{_pid} != $$;    # the parent's (failed by _after_fork)
+    my $handle = $self->{_handle} || $self->_handle;
+    while (@$queue) {
+        my @batch = grep { !$_->[0]->is_ready } splice @$queue, 0, $self->{pipeline_depth};
+        next unless @batch;
+
+        # (0, id ...), or (status, kind, message, bad command, its bad word)
+        my ( $status, @detail ) = $handle->commands( [ map { $_->[1] } @batch ] );
+        if ( $status && defined $detail[2] ) {
+
+            # Bad input in one command: it fails, the others go.
+            my ($bad) = splice @batch, $detail[2], 1;
+            $bad->[0]->fail( _command_error( $bad->[1], @detail[ 0, 1, 3 ] ) );
+            unshift @$queue, @batch;
+            next;
+        }
+        if ($status) {
+            $_->[0]->fail( _command_error( $_->[1], @detail ) ) for @batch;
+            next;
+        }
+        for my $i ( 0 .. $#batch ) {
+            local $ON_REPLY = $batch[$i][2];
+            $self->_track( $detail[$i], $batch[$i][0], $batch[$i][1][0] );
+        }
+    }
+    return;
+}
+
+# Sends commands (already prefixed) as one batch; yields the array of replies.
+sub _send_batch {
+    my ( $self, $commands, $what ) = @_;
+    if ( $self->{_closed} ) {
+        return _refuse(
+            Future::IO::Redis::Error::Disconnected->new(
+                message => "$what: not connected (disconnect was called)",
+                reason  => 'client_disconnect'
+            )
+        );
+    }
+    $self->_flush_auto if $self->{_auto};
+    my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
+    my $f      = Future::IO::Redis::Bridge::new_future();
+    my ( $status, @detail ) = $handle->batch( -1, $commands );
+    if ( $status && defined $detail[2] ) {
+        my $cmd = $commands->[ $detail[2] ];
+        my $err = _command_error( ref $cmd eq 'ARRAY' ? $cmd : [], @detail[ 0, 1, 3 ] );
+        return $f->fail(
+            Future::IO::Redis::Error->new(
+                message => lc($what) . " command $detail[2]: " . $err->message
+            )
+        );
+    }
+    return $f->fail( _command_error( [$what], @detail ) ) if $status;
+    return $self->_track( $detail[0], $f, $what );
+}
+
+# The command with the prefix applied to its keys.
+sub _with_prefix {
+    my ( $prefix, $cmd ) = @_;
+    return ( $cmd->[0], _prefixed( $prefix, @$cmd ) );
 }
 
 # (Loaded here too: the prefix may have been set after new.)
@@ -637,57 +749,6 @@ sub _prefixed {
     require Future::IO::Redis::KeyExtractor
         unless defined &Future::IO::Redis::KeyExtractor::apply_prefix;
     return &Future::IO::Redis::KeyExtractor::apply_prefix;    # with this @_
-}
-
-# SELECT, CLIENT SETNAME and AUTH sent as commands: once the server answers
-# OK (not QUEUED inside MULTI), the core replays them on reconnect; the
-# options here follow, so a client rebuilt after disconnect or fork keeps
-# them too. Taken from the reply itself, not the caller's future: a
-# cancelled future must not leave the two disagreeing.
-sub _remember_session {
-    my ( $self, $id, $word, @args ) = @_;
-    weaken( my $weak = $self );
-    my $hook;
-    if ( $word eq 'EXEC' || $word eq 'DISCARD' ) {
-
-        # Changes queued in the transaction count once EXEC shows that
-        # every command ran; otherwise (discarded, aborted, a failure the
-        # core answers with a reset) they never happened here.
-        $hook = sub {
-            my ($reply) = @_;
-            my $queued = $weak && delete $weak->{_queued_session} or return;
-            return if $word ne 'EXEC' || ref $reply ne 'ARRAY';
-            return if grep { blessed $_ && $_->isa('Future::IO::Redis::Error') } @$reply;
-            @{$weak}{ keys %$_ } = values %$_ for @$queued;
-        };
-    }
-    else {
-        my %set = _session_change( $word, map { "$_" } @args ) or return;
-        $hook = sub {
-            my ($reply) = @_;    # undef for an error
-            return unless $weak && defined $reply && !ref $reply;
-            if    ( $reply eq 'OK' )     { @{$weak}{ keys %set } = values %set }
-            elsif ( $reply eq 'QUEUED' ) { push @{ $weak->{_queued_session} }, \%set }
-        };
-    }
-    $Future::IO::Redis::Bridge::PENDING{$id}[3] = $hook;
-    return;
-}
-
-# The options a SELECT, CLIENT SETNAME or AUTH would change (as the core's
-# src/session.rs reads them).
-sub _session_change {
-    my ( $word, @args ) = @_;
-    if ( $word eq 'SELECT' && @args == 1 && $args[0] =~ /\A[0-9]+\z/ ) {
-        return ( database => $args[0] );
-    }
-    if ( $word eq 'CLIENT' && @args == 2 && _word( $args[0] ) eq 'SETNAME' ) {
-        return ( client_name => length $args[1] ? $args[1] : undef );
-    }
-    if ( $word eq 'AUTH' && ( @args == 1 || @args == 2 ) ) {
-        return ( username => @args == 2 ? $args[0] : undef, password => $args[-1] );
-    }
-    return;
 }
 
 # A command word as the server compares it: case-insensitive, and only up
@@ -701,7 +762,7 @@ sub _word {
 # Registers a request sent to the core: its reply resolves $f.
 sub _track {
     my ( $self, $id, $f, $name ) = @_;
-    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name ];
+    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name, $ON_REPLY ];
     $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
     return $f;
 }
@@ -864,6 +925,279 @@ sub set {
     return $self->command( 'SET', $key, $value, @words );
 }
 
+=head2 pipeline
+
+    my $p = $redis->pipeline;                    # max_depth: pipeline_depth
+    my $p = $redis->pipeline( max_depth => 100 );
+    $p->set( a => 1 )->incr('a')->get('a');
+    my $replies = await $p->execute;             # [ 'OK', 2, '2' ]
+
+A L<Future::IO::Redis::Pipeline>: commands queued on it travel to the server
+in one piece and come back as one array, errors in their slots.
+
+=cut
+
+sub pipeline {
+    my ( $self, %opt ) = @_;
+    return Future::IO::Redis::Pipeline->new( %opt, client => $self );
+}
+
+=head2 multi
+
+    my $results = await $redis->multi( async sub {
+        my ($tx) = @_;
+        $tx->incr('a')->get('a');
+    } );    # [ 1, '1' ]
+
+Runs the callback with a L<Future::IO::Redis::Transaction>, waits for the
+future it returns, then sends MULTI, the commands queued on the transaction
+and EXEC in one piece: no other command of this client can come between
+them. Yields EXEC's results (hgetall, info and time shaped as usual; a
+command that failed leaves its L<Future::IO::Redis::Error::Redis> in its
+slot), or C<undef> when a watched key changed. When the callback dies or its
+future fails, nothing is sent and C<multi> fails with that error. A command
+the server refuses to queue (wrong number of arguments ...) aborts the
+whole transaction: C<multi> fails with an C<EXECABORT> error that names the
+reason. Called without a callback it is C<multi_start> (below).
+
+A plain C<multi> does not wait for others; it is sent after any
+L</watch_multi> (or manual WATCH or MULTI) section of the same client that
+is in progress, because its EXEC would clear that section's WATCH. So do not
+start a transaction on the same client from inside a C<watch_multi>
+callback: it would wait for the callback, which waits for it.
+
+=head2 watch_multi
+
+    my $results = await $redis->watch_multi( [ 'balance', 'log' ], async sub {
+        my ( $tx, $values ) = @_;
+        $tx->set( balance => $values->{balance} - 10 );
+        $tx->rpush( log => 'paid 10' );
+    } );
+    # undef: a watched key changed before EXEC; try again
+
+WATCHes the keys, reads each one with the command for its type (a string
+as is, a hash as a hash reference, a list with LRANGE, a set as a sorted
+array, a sorted set as member, score, ... pairs, a stream with XRANGE, a
+missing key as C<undef>) into C<$values>, runs the callback, then sends
+MULTI ... EXEC as L</multi> does. When the callback fails, UNWATCH is sent
+and C<watch_multi> fails with the callback's error.
+
+A client runs one such section at a time: WATCH belongs to the connection,
+and any EXEC on it would clear another section's keys. Concurrent
+C<watch_multi> calls on one client wait for each other in order (use more
+clients, or a L<Future::IO::Redis::Pool>, for parallel ones).
+
+=cut
+
+sub multi {
+    my ( $self, $code ) = @_;
+    return $self->multi_start unless defined $code;
+    croak 'multi: give a code reference (async sub { my $tx = shift; ... })'
+        unless ref $code eq 'CODE';
+    return Future::IO::Redis::Transaction::run_multi( $self, $code );
+}
+
+sub watch_multi {
+    my ( $self, $keys, $code ) = @_;
+    croak 'watch_multi: give a code reference' unless ref $code eq 'CODE';
+    return Future::IO::Redis::Transaction::run_watch_multi( $self, $keys, $code );
+}
+
+=head2 watch, unwatch, multi_start, exec, discard
+
+    await $redis->watch(@keys);
+    await $redis->multi_start;
+    $redis->incr('a');                 # 'QUEUED'
+    my $results = await $redis->exec;  # or await $redis->discard;
+
+The transaction commands by hand, for a client one caller uses at a time (a
+connection taken from a pool): between C<multi_start> and C<exec> every
+command of the client is part of the transaction. From the first C<watch>
+or C<multi_start> until C<exec>, C<discard>, an C<unwatch> outside MULTI or
+a dropped connection, other transactions of this client
+(L</multi>, L</watch_multi>) wait. Await C<watch> and C<multi_start>: when
+such a transaction is in progress they are sent after it.
+
+=head2 in_multi, watching
+
+True once the server has confirmed MULTI (or a WATCH); false again after
+EXEC, DISCARD (both also end WATCH), UNWATCH, or a dropped connection.
+
+=cut
+
+sub watch {
+    my ( $self, @keys ) = @_;
+    weaken( my $weak = $self );
+    local $ON_REPLY = sub {
+        my ( $ok, $reply ) = @_;
+        return unless $weak;
+        if ( $ok && ( $reply // '' ) eq 'OK' ) { $weak->{_watching} = 1 }
+        else                                   { $weak->_end_if_idle }
+    };
+    return Future::IO::Redis::Transaction::manual_start( $self, 'WATCH', @keys );
+}
+
+sub multi_start {
+    my ($self) = @_;
+    weaken( my $weak = $self );
+    local $ON_REPLY = sub {
+        my ( $ok, $reply ) = @_;
+        return unless $weak;
+        if ( $ok && ( $reply // '' ) eq 'OK' ) { $weak->{_in_multi} = 1 }
+        else                                   { $weak->_end_if_idle }
+    };
+    return Future::IO::Redis::Transaction::manual_start( $self, 'MULTI' );
+}
+
+sub unwatch {
+    my ($self) = @_;
+    weaken( my $weak = $self );
+    local $ON_REPLY = sub {
+        my ($ok) = @_;
+        return unless $weak && $ok;
+        $weak->{_watching} = 0;
+        $weak->_end_if_idle;
+    };
+    return $self->command('UNWATCH');
+}
+
+sub exec {
+    my ($self) = @_;
+    return $self->_end_transaction('EXEC');
+}
+
+sub discard {
+    my ($self) = @_;
+    return $self->_end_transaction('DISCARD');
+}
+
+# EXEC and DISCARD end MULTI and WATCH when they ran (a reply, or EXEC's
+# EXECABORT); "EXEC without MULTI" leaves a WATCH in place, as the server does.
+sub _end_transaction {
+    my ( $self, $word ) = @_;
+    weaken( my $weak = $self );
+    local $ON_REPLY = sub {
+        my ( $ok, $reply ) = @_;
+        return unless $weak;
+        return unless $ok || ( $reply->[0] == 5 && $reply->[2] eq 'EXECABORT' );
+        $weak->{_in_multi} = $weak->{_watching} = 0;
+        $weak->_end_if_idle;
+    };
+    return $self->command($word);
+}
+
+# A manual section is over once neither MULTI nor WATCH is in force.
+sub _end_if_idle {
+    my ($self) = @_;
+    Future::IO::Redis::Transaction::manual_end($self)
+        unless $self->{_in_multi} || $self->{_watching};
+    return;
+}
+
+sub in_multi { $_[0]{_in_multi} ? 1 : 0 }
+sub watching { $_[0]{_watching} ? 1 : 0 }
+
+=head2 evalsha_or_eval
+
+    $result = await $redis->evalsha_or_eval( $sha, $lua, $numkeys, @keys, @args );
+
+EVALSHA, and EVAL when the server does not know the script (NOSCRIPT, as
+after SCRIPT FLUSH or a restart). The prefix applies to the keys.
+
+=head2 script
+
+    my $script = $redis->script(<<'LUA');
+        return redis.call('INCRBY', KEYS[1], ARGV[1])
+    LUA
+    $n = await $script->run( ['counter'], [5] );
+
+A L<Future::IO::Redis::Script> (no I/O until it is called). To send the
+SCRIPT command itself use C<script_load>, C<script_exists>, C<script_flush>
+...
+
+=cut
+
+sub evalsha_or_eval {
+    my ( $self, $sha, $lua, @rest ) = @_;
+    return $self->command( 'EVALSHA', $sha, @rest )->else(
+        sub {
+            my ($err) = @_;
+            return Future::IO::Redis::Bridge::failed_future(@_)
+                unless blessed $err
+                && $err->isa('Future::IO::Redis::Error::Redis')
+                && $err->type eq 'NOSCRIPT';
+            return $self->command( 'EVAL', $lua, @rest );
+        }
+    );
+}
+
+sub script {
+    my ( $self, $lua ) = @_;
+    require Future::IO::Redis::Script;
+    return Future::IO::Redis::Script->new( client => $self, lua => $lua );
+}
+
+=head2 scan_iter, hscan_iter, sscan_iter, zscan_iter
+
+    my $keys = $redis->scan_iter( match => 'user:*', count => 500, type => 'hash' );
+    while ( my $batch = await $keys->next ) {
+        say for @$batch;
+    }
+    my $fields = $redis->hscan_iter( $key, match => 'f*' );   # field, value, ...
+
+A L<Future::IO::Redis::Iterator> over SCAN (options C<match>, C<count>,
+C<type>), or HSCAN, SSCAN, ZSCAN of one key (C<match>, C<count>). As with
+SCAN itself, a key may come twice across batches, and MATCH is a pattern:
+on a client with a C<prefix>, include the prefix in it.
+
+=cut
+
+sub scan_iter {
+    my ( $self, %opt ) = @_;
+    require Future::IO::Redis::Iterator;
+    return Future::IO::Redis::Iterator->new( client => $self, command => 'SCAN', %opt );
+}
+
+sub hscan_iter { shift->_key_iter( 'HSCAN', @_ ) }
+sub sscan_iter { shift->_key_iter( 'SSCAN', @_ ) }
+sub zscan_iter { shift->_key_iter( 'ZSCAN', @_ ) }
+
+sub _key_iter {
+    my ( $self, $command, $key, %opt ) = @_;
+    croak lc($command) . '_iter: give the key' unless defined $key;
+    require Future::IO::Redis::Iterator;
+    return Future::IO::Redis::Iterator->new(
+        client  => $self,
+        command => $command,
+        key     => $key,
+        %opt
+    );
+}
+
+# A SELECT, CLIENT SETNAME or AUTH the server accepted (src/session.rs): the
+# core replays it on reconnect, and the options here follow, so a client
+# rebuilt after disconnect or fork keeps it too.
+sub _on_session {
+    my ( $self, $what, $a, $b ) = @_;
+    if    ( $what == 1 ) { $self->{database}    = $a }
+    elsif ( $what == 2 ) { $self->{client_name} = $a }
+    elsif ( $what == 3 ) { $self->{client_name} = undef }
+    elsif ( $what == 4 || $what == 5 ) {
+        $self->{username} = $what == 5 ? $a : undef;
+        $self->{password} = $b;
+    }
+    return;
+}
+
+# The server forgot MULTI and WATCH with the connection: so does the client,
+# and a manual transaction's hold on the gate ends.
+sub _lost_transaction {
+    my ($self) = @_;
+    $self->{_in_multi} = $self->{_watching} = 0;
+    Future::IO::Redis::Transaction::manual_end($self) if $self->{_manual};
+    return;
+}
+
 # Events from the core, in order.
 sub _on_event {
     my ( $self, $event, $error ) = @_;
@@ -882,7 +1216,7 @@ sub _on_event {
     }
     elsif ( $event == EV_DISCONNECTED ) {
         $self->{_connected} = 0;
-        delete $self->{_queued_session};    # a new connection has no transaction
+        $self->_lost_transaction;    # a new connection has no MULTI or WATCH
         $self->_callback( on_disconnect => 'connection_lost' );
     }
     elsif ( $event == EV_ERROR ) {

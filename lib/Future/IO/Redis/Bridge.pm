@@ -19,9 +19,10 @@ use Future::IO::Redis::Error;
 
 # Record tags and event numbers, as in src/completion.rs.
 use constant {
-    TAG_REPLY => 1,
-    TAG_ERROR => 2,
-    TAG_EVENT => 3,
+    TAG_REPLY   => 1,
+    TAG_ERROR   => 2,
+    TAG_EVENT   => 3,
+    TAG_SESSION => 4,
 };
 
 my $PID    = 0;     # the process this state belongs to
@@ -32,6 +33,7 @@ my $READER;         # pending readiness wait on it (loops other than IO::Async)
 my $PROTO;          # a Future of the running loop's class
 my @ABANDONED;      # inherited wake-up handles, kept open (see after_fork)
 my @QUEUE;          # drained records not yet dispatched
+my %LATER;          # pending end-of-tick sleeps (loops other than IO::Async)
 
 our %PENDING;       # request id => [future, client id, command name, on_reply]
 our %INFLIGHT;      # client id => commands sent and not yet answered
@@ -190,6 +192,28 @@ sub after_fork {
     }
 }
 
+# Runs $code once the event loop has done what is ready now: at the end of
+# this tick (auto-pipelining gathers the tick's commands until then).
+sub later {
+    my ($code) = @_;
+    ensure() if $PID != $$;
+    if ( $PROTO->isa('IO::Async::Future') && $PROTO->can('loop') ) {
+        $PROTO->loop->later($code);
+        return;
+    }
+
+    # Any other loop: a zero-second sleep, kept until it fires.
+    my $sleep = Future::IO->sleep(0);
+    $LATER{"$sleep"} = $sleep;
+    $sleep->on_ready(
+        sub {
+            delete $LATER{"$sleep"};
+            $code->() unless $_[0]->is_cancelled;
+        }
+    );
+    return;
+}
+
 sub new_future {
     ensure() if $PID != $$;
     return $PROTO->new;
@@ -240,6 +264,11 @@ sub drain {
     push @QUEUE, @{ Future::IO::Redis::_XS::drain() };
     while (@QUEUE) {
         my ( $tag, $id, $payload ) = splice @QUEUE, 0, 3;
+        if ( $tag == TAG_SESSION ) {
+            my $client = $CLIENTS{$id} or next;
+            $client->_on_session(@$payload);
+            next;
+        }
         if ( $tag == TAG_EVENT ) {
             my $client = $CLIENTS{$id} or next;
 
@@ -255,10 +284,10 @@ sub drain {
         my ( $f, $client_id, $command, $on_reply ) = @$entry;
         $INFLIGHT{$client_id}--;
 
-        # The client's own bookkeeping, even when the caller cancelled
-        # (called with undef for an error).
+        # The client's own bookkeeping, even when the caller cancelled:
+        # (1, reply) or (0, error record).
         if ($on_reply) {
-            eval { $on_reply->( $tag == TAG_REPLY ? $payload : undef ); 1 }
+            eval { $on_reply->( $tag == TAG_REPLY ? 1 : 0, $payload ); 1 }
                 or warn "Future::IO::Redis: $@";
         }
         next if $f->is_ready;    # cancelled by its caller
