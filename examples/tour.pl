@@ -21,7 +21,7 @@ use Time::HiRes qw(time);
 $| = 1;
 my $port = $ENV{FIOR_DEMO_PORT} // 6379;
 my $loop = IO::Async::Loop->new;
-my @keys = map { "tour:$_" } qw(greeting counter name user ns:visits);
+my @keys = map { "tour:$_" } qw(greeting counter name user ns:visits p log);
 
 my $dropped;              # a Future, done when the client sees its connection drop
 my $redis = Future::IO::Redis->new(
@@ -90,7 +90,35 @@ async sub main {
     print "   with prefix 'tour:ns:', incrby('visits') wrote: @$raw\n";
     $ns->disconnect;
 
-    step '6. Automatic reconnect';
+    step '6. Pipelines, transactions, scripts, SCAN';
+    my $replies = await $redis->pipeline->set( 'tour:p', 1 )->incr('tour:p')->incr('tour:greeting')
+        ->get('tour:p')->execute;
+    print "   one pipeline, one round trip -> [ ",
+        join( ', ', map { ref $_ ? 'error object' : $_ } @$replies ), " ]\n";
+    my $tx = await $redis->multi(
+        async sub {
+            my ($tx) = @_;
+            $tx->incr('tour:p')->lpush( 'tour:log', 'paid' );
+        }
+    );
+    print "   multi (MULTI ... EXEC in one piece) -> [ @$tx ]\n";
+    my $watched = await $redis->watch_multi(
+        ['tour:p'],
+        async sub {
+            my ( $tx, $values ) = @_;
+            $tx->set( 'tour:p', $values->{'tour:p'} * 10 );
+        }
+    );
+    print "   watch_multi read tour:p and set it ten times higher -> [ @$watched ]\n";
+    my $script = $redis->script(q{return redis.call('INCRBY', KEYS[1], ARGV[1])});
+    my $n      = await $script->run( ['tour:p'], [5] );
+    print "   script ", substr( $script->sha, 0, 12 ), "... run -> $n\n";
+    my $it = $redis->scan_iter( match => 'tour:*', count => 100 );
+    my %found;
+    while ( my $batch = await $it->next ) { $found{$_} = 1 for @$batch }
+    print "   scan_iter(match => 'tour:*') -> ", join( ' ', sort keys %found ), "\n";
+
+    step '7. Automatic reconnect';
     my $id = await $redis->command( 'CLIENT', 'ID' );
     print "   our connection id: $id\n";
     my $admin = Future::IO::Redis->new( host => '127.0.0.1', port => $port );
@@ -109,7 +137,7 @@ async sub main {
     my $new_id = await $redis->command( 'CLIENT', 'ID' );
     print "   new connection id: $new_id\n";
 
-    step '7. Clean up';
+    step '8. Clean up';
     my $deleted = await $redis->del(@keys);
     print "   deleted $deleted keys\n";
     $redis->disconnect;

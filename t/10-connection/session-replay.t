@@ -140,6 +140,33 @@ subtest 'inside MULTI: kept when EXEC ran it, dropped when discarded' => sub {
     $redis->disconnect;
 };
 
+subtest 'in pipelines and multi(): the same rules' => sub {
+    my $redis = Future::IO::Redis->new( %$srv, reconnect => 1, reconnect_delay => 0.01 );
+    my $key   = FIORTest::unique_key('batched');
+    my $p     = $redis->pipeline;
+    $p->select(4)->client_setname('piped')->set( $key, 'db4' );
+    is( $p->execute->get,   [ 'OK', 'OK', 'OK' ], 'SELECT and SETNAME in a pipeline' );
+    is( $redis->{database}, 4,                    'the database follows, before execute resolves' );
+    is( $redis->{client_name}, 'piped',           'and the name' );
+    kill_and_wait( $redis, $srv );
+    is( $redis->get($key)->get,      'db4',   'the reconnect is on database 4' );
+    is( $redis->client_getname->get, 'piped', 'under the name' );
+
+    my $bad = $redis->pipeline->select(1_000_000)->execute->get;
+    isa_ok( $bad->[0], ['Future::IO::Redis::Error::Redis'], 'a refused SELECT in a pipeline' );
+    is( $redis->{database}, 4, 'changes nothing' );
+
+    my $exec = $redis->multi( sub { $_[0]->select(6)->set( $key, 'db6' ); return } )->get;
+    is( $exec,              [ 'OK', 'OK' ], 'SELECT inside multi()' );
+    is( $redis->{database}, 6,              'kept once EXEC ran it' );
+    kill_and_wait( $redis, $srv );
+    is( $redis->get($key)->get, 'db6', 'the reconnect is on database 6' );
+    $redis->del($key)->get;
+    $redis->select(4)->get;
+    $redis->del($key)->get;
+    $redis->disconnect;
+};
+
 subtest 'a failure inside EXEC resets the connection' => sub {
     for my $reconnect ( 1, 0 ) {
         my $dropped = 0;

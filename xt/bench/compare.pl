@@ -67,13 +67,44 @@ my @cases = (
             },
             'Redis::Fast'     => \&callbacks_then_wait,
             'Redis'           => \&callbacks_then_wait,
-            'AnyEvent::Redis' => sub {
+            'AnyEvent::Redis' => \&anyevent_concurrent,
+        }
+    ],
+    [
+        'pipeline of 1000 GETs',
+        50000 * $scale,
+        {
+            'Future::IO::Redis' => sub {
                 my ( $r, $n ) = @_;
                 for ( 1 .. $n / 1000 ) {
-                    my $cv = AnyEvent->condvar;
-                    $cv->begin for 1 .. 1000;
-                    $r->get( 'bench:k', sub { $cv->end } ) for 1 .. 1000;
-                    $cv->recv;
+                    my $p = $r->pipeline;
+                    $p->get('bench:k') for 1 .. 1000;
+                    $p->execute->get;
+                }
+            },
+            'Redis::Fast'     => \&callbacks_then_wait,
+            'Redis'           => \&callbacks_then_wait,
+            'AnyEvent::Redis' => \&anyevent_concurrent,
+        }
+    ],
+    [
+        'MULTI, 10 INCRs, EXEC',
+        20000 * $scale,
+        {
+            'Future::IO::Redis' => sub {
+                my ( $r, $n ) = @_;
+                for ( 1 .. $n / 10 ) {
+                    $r->multi( sub { $_[0]->incr('bench:n') for 1 .. 10; return } )->get;
+                }
+            },
+            'Redis::Fast'     => \&multi_sync,
+            'Redis'           => \&multi_sync,
+            'AnyEvent::Redis' => sub {
+                my ( $r, $n ) = @_;
+                for ( 1 .. $n / 10 ) {
+                    $r->multi;
+                    $r->incr('bench:n') for 1 .. 10;
+                    $r->exec->recv;
                 }
             },
         }
@@ -105,6 +136,26 @@ sub callbacks_then_wait {
     }
 }
 
+sub anyevent_concurrent {
+    my ( $r, $n ) = @_;
+    for ( 1 .. $n / 1000 ) {
+        my $cv = AnyEvent->condvar;
+        $cv->begin for 1 .. 1000;
+        $r->get( 'bench:k', sub { $cv->end } ) for 1 .. 1000;
+        $cv->recv;
+    }
+}
+
+# The synchronous clients' MULTI: each command is a round trip.
+sub multi_sync {
+    my ( $r, $n ) = @_;
+    for ( 1 .. $n / 10 ) {
+        $r->multi;
+        $r->incr('bench:n') for 1 .. 10;
+        $r->exec;
+    }
+}
+
 sub mib_sync {
     my ( $r, $n ) = @_;
     for ( 1 .. $n / 2 ) { $r->set( 'bench:m', $mib ); $r->get('bench:mib') }
@@ -130,4 +181,4 @@ for my $case (@cases) {
             : sprintf( '%.2f', $ours / $rate{$_} )
     } @names;
 }
-$client{'Future::IO::Redis'}->del(qw(bench:k bench:s bench:m bench:mib))->get;
+$client{'Future::IO::Redis'}->del(qw(bench:k bench:s bench:m bench:mib bench:n))->get;

@@ -431,11 +431,21 @@ reported with C<warn> and does not disturb the client.
 
 2 (default) or 3. Under RESP3 maps arrive as hash references.
 
-=item pipeline_depth, auto_pipeline
+=item pipeline_depth
 
-Commands issued together are always written to the socket together by the
-core's connection driver, so C<auto_pipeline> needs no switch to work;
-C<pipeline_depth> (default 10000) is the limit later pipeline objects use.
+The most commands a L</pipeline> takes unless given its own C<max_depth>,
+and the size of the batches C<auto_pipeline> sends. Default 10000.
+
+=item auto_pipeline
+
+With C<< auto_pipeline => 1 >> the commands issued during one turn of the
+event loop are handed to the core together at the end of it, up to
+C<pipeline_depth> per batch; each keeps its own future, reply and error,
+and the order of the client's commands is kept (a pipeline or transaction
+sends what was gathered first). It saves work per command when many are
+issued at once, and costs a loop turn of latency to each. Without it,
+commands issued together are still written to the socket together by the
+core. Default 0.
 
 =item prefix
 
@@ -599,8 +609,12 @@ when the transaction is discarded or aborted. When one of them (or such an
 EXEC) times out, or a command inside such a transaction fails, the
 connection is reset rather than left in a state nobody knows: the usual
 drop events fire, and the next command connects afresh, as configured,
-whether or not C<reconnect> is on. A raw MULTI ... EXEC is not protected from commands
-that other callers issue on the same client at the same time.
+whether or not C<reconnect> is on. This holds for the same commands inside a
+L</pipeline> or L</multi> as well.
+
+A raw MULTI ... EXEC sent with C<command> is not protected from commands
+that other callers issue on the same client at the same time; L</multi>
+and L</pipeline> are (they travel in one piece).
 
 =cut
 
@@ -1317,8 +1331,10 @@ Future::IO reads in the same program need a real loop.
 
 L<Future>, L<Future::AsyncAwait>, L<Future::IO>,
 L<Future::IO::Redis::Commands> (every command method),
-L<Future::IO::Redis::KeyExtractor> (the prefix), L<Future::IO::Redis::Error>,
-L<Future::IO::Redis::URI>.
+L<Future::IO::Redis::KeyExtractor> (the prefix),
+L<Future::IO::Redis::Pipeline>, L<Future::IO::Redis::Transaction>,
+L<Future::IO::Redis::Script>, L<Future::IO::Redis::Iterator>,
+L<Future::IO::Redis::Error>, L<Future::IO::Redis::URI>.
 
 =head1 LICENSE
 

@@ -37,7 +37,7 @@ sub reset {
     my ($self) = @_;
     $self->{cursor} = 0;
     $self->{done}   = 0;
-    delete $self->{pending};
+    $self->{generation}++;
     return $self;
 }
 
@@ -49,18 +49,28 @@ sub next {
         return $pending->then( sub { $self->next } ) unless $pending->is_ready;
     }
     return Future::IO::Redis::Bridge::new_future()->done(undef) if $self->{done};
-    my $generation = $self->{generation} = ( $self->{generation} // 0 ) + 1;
-    my @key        = defined $self->{key} ? ( $self->{key} ) : ();
-    my $f
-        = $self->{client}
-        ->command( $self->{command}, @key, $self->{cursor}, @{ $self->{options} } )->then(
+    my $out = $self->{pending} = Future::IO::Redis::Bridge::new_future();
+    $self->_step( $out, ++$self->{generation} );
+    return $out;
+}
+
+# One SCAN call; again (from the reply's callback, so the stack does not
+# grow) while the server returns empty batches with the walk not over.
+sub _step {
+    my ( $self, $out, $generation ) = @_;
+    my @key = defined $self->{key} ? ( $self->{key} ) : ();
+    $self->{client}->command( $self->{command}, @key, $self->{cursor}, @{ $self->{options} } )
+        ->on_ready(
         sub {
-            my ($reply) = @_;
+            my ($f) = @_;
+            return                           if $out->is_ready;     # cancelled by its caller
+            return $out->fail( $f->failure ) if $f->is_failed;
+            return $out->fail('cancelled')   if $f->is_cancelled;
 
             # A reset while this was on its way: start from the beginning.
-            return $self->next if $generation != $self->{generation} || !$self->{pending};
-            my ( $cursor, $batch ) = @$reply;
-            delete $self->{pending};
+            return $self->_step( $out, $self->{generation} )
+                if $generation != $self->{generation};
+            my ( $cursor, $batch ) = @{ $f->result };
             $self->{cursor} = $cursor;
             $self->{done}   = 1 if $cursor eq '0';
 
@@ -68,12 +78,12 @@ sub next {
             my @items = map { ref $_ eq 'ARRAY' ? @$_ : $_ } @{ $batch // [] };
 
             # An empty batch is not the end unless the cursor says so.
-            return $self->next unless @items;
-            return Future::IO::Redis::Bridge::new_future()->done( \@items );
+            return $out->done( \@items ) if @items;
+            return $out->done(undef)     if $self->{done};
+            return $self->_step( $out, $generation );
         }
         );
-    $self->{pending} = $f;
-    return $f;
+    return;
 }
 
 1;
