@@ -308,3 +308,66 @@ pub async fn exchange(
     }
     Ok((replies, rbuf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(batch: Option<usize>) -> (Waiting, oneshot::Receiver<Reply>) {
+        let (reply, rx) = oneshot::channel();
+        let batch = batch.map(|n| (Vec::with_capacity(n), n));
+        (Waiting { reply, batch }, rx)
+    }
+
+    fn answer(rx: &mut oneshot::Receiver<Reply>) -> Option<Value> {
+        rx.try_recv().ok().and_then(Result::ok)
+    }
+
+    #[test]
+    fn replies_answer_batches_and_commands_in_order() {
+        let mut parser = Parser::new();
+        let mut inflight = VecDeque::new();
+        let (one, mut rx_one) = waiting(None);
+        let (three, mut rx_three) = waiting(Some(3));
+        let (last, mut rx_last) = waiting(None);
+        inflight.extend([one, three, last]);
+        // Half of the batch's replies first: nobody past it is answered.
+        let mut rbuf = BytesMut::from(&b":1\r\n+OK\r\n-ERR no\r\n"[..]);
+        dispatch(&mut parser, &mut rbuf, &mut inflight).expect("dispatch");
+        assert_eq!(answer(&mut rx_one), Some(Value::Int(1)));
+        assert_eq!(answer(&mut rx_three), None, "the batch waits for its third");
+        rbuf.extend_from_slice(b"$1\r\nx\r\n:9\r\n");
+        dispatch(&mut parser, &mut rbuf, &mut inflight).expect("dispatch");
+        assert_eq!(
+            answer(&mut rx_three),
+            Some(Value::Array(vec![
+                Value::Bytes(b"OK".to_vec()),
+                Value::Error(b"ERR no".to_vec()),
+                Value::Bytes(b"x".to_vec()),
+            ]))
+        );
+        assert_eq!(answer(&mut rx_last), Some(Value::Int(9)));
+        assert!(inflight.is_empty());
+    }
+
+    #[test]
+    fn a_batch_whose_caller_gave_up_still_takes_its_replies() {
+        let mut parser = Parser::new();
+        let mut inflight = VecDeque::new();
+        let (gone, rx_gone) = waiting(Some(2));
+        drop(rx_gone);
+        let (next, mut rx_next) = waiting(None);
+        inflight.extend([gone, next]);
+        let mut rbuf = BytesMut::from(&b":1\r\n:2\r\n:3\r\n"[..]);
+        dispatch(&mut parser, &mut rbuf, &mut inflight).expect("dispatch");
+        assert_eq!(answer(&mut rx_next), Some(Value::Int(3)), "not 1 or 2");
+    }
+
+    #[test]
+    fn a_reply_nobody_asked_for_is_a_protocol_error() {
+        let mut parser = Parser::new();
+        let mut inflight = VecDeque::new();
+        let mut rbuf = BytesMut::from(&b":1\r\n"[..]);
+        assert!(dispatch(&mut parser, &mut rbuf, &mut inflight).is_err());
+    }
+}
