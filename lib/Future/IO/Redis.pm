@@ -42,6 +42,9 @@ use constant {
     EV_FAILED        => 5,
 };
 
+# Command names, as callers write them, that are never refused.
+our %PLAIN_NAME;
+
 # Called as ($ok, $reply or error record) for the next command sent, even
 # when its caller cancelled: the client's own bookkeeping (transactions).
 our $ON_REPLY;
@@ -633,7 +636,8 @@ my %REFUSED = (
 
 sub command {
     my $self = shift;
-    if ( my $error = _refusal_error( \@_ ) ) {
+    if (  !( defined $_[0] && !ref $_[0] && $PLAIN_NAME{ $_[0] } )
+        && ( my $error = _refusal_error( \@_ ) ) ) {
         return _refuse($error);
     }
     if ( $self->{_closed} ) {
@@ -674,6 +678,16 @@ sub _refusal_error {
     ) {
         return Future::IO::Redis::Error->new( message => _refusal($word) );
     }
+
+    # A name that is fine whatever its arguments need not be looked at again
+    # (a bounded cache: names can be anything).
+    $PLAIN_NAME{$name} = 1
+        if defined $name
+        && !ref $name
+        && length $name <= 32
+        && $word ne 'HELLO'
+        && $word ne 'CLIENT'
+        && keys %PLAIN_NAME < 2048;
     return;
 }
 
