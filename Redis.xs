@@ -261,7 +261,10 @@ typedef struct {
 
 /* Fills `list` from an array reference of commands. Returns -1, or the
  * index of the bad command with *arg the index of its bad word (-1 when
- * the command itself is not an array of words) and *why the reason. */
+ * the command itself is not an array of words) and *why the reason.
+ * The arrays must be plain (no tie: counting them must run no user code),
+ * and every word is held by a reference of ours until the call ends, so
+ * user code run for one word (a FETCH, an overload) cannot free another. */
 static SSize_t collect_commands(pTHX_ SV *ref, command_list *list, SSize_t *arg,
                                 const char **why) {
     AV *cmds;
@@ -272,13 +275,16 @@ static SSize_t collect_commands(pTHX_ SV *ref, command_list *list, SSize_t *arg,
     if (!SvROK(ref) || SvTYPE(SvRV(ref)) != SVt_PVAV)
         croak("Future::IO::Redis: internal error: commands must be an array reference");
     cmds = (AV *)SvRV(ref);
+    if (SvRMAGICAL((SV *)cmds))
+        croak("Future::IO::Redis: internal error: commands must be a plain array");
     list->ncmds = (size_t)(av_top_index(cmds) + 1);
     Newx(list->counts, list->ncmds + 1, size_t);
     SAVEFREEPV(list->counts);
     for (i = 0; i < list->ncmds; i++) {
         SV **cmd = av_fetch(cmds, (SSize_t)i, 0);
-        if (!cmd || !SvROK(*cmd) || SvTYPE(SvRV(*cmd)) != SVt_PVAV) {
-            *why = "is not an array of words";
+        if (!cmd || !SvROK(*cmd) || SvTYPE(SvRV(*cmd)) != SVt_PVAV
+            || SvRMAGICAL(SvRV(*cmd))) {
+            *why = "is not a plain array of words";
             return (SSize_t)i;
         }
         list->counts[i] = (size_t)(av_top_index((AV *)SvRV(*cmd)) + 1);
@@ -298,7 +304,7 @@ static SSize_t collect_commands(pTHX_ SV *ref, command_list *list, SSize_t *arg,
         size_t j;
         for (j = 0; j < list->counts[i]; j++) {
             SV **word = av_fetch(cmd, (SSize_t)j, 0);
-            svs[at + j] = word ? *word : NULL;
+            svs[at + j] = word ? sv_2mortal(SvREFCNT_inc_simple_NN(*word)) : NULL;
         }
         at += list->counts[i];
     }
@@ -506,7 +512,7 @@ command(fior_client *handle, NV timeout, ...)
     FIOR_RETURN_ID(status, err, id);
 
 void
-batch(fior_client *handle, NV timeout, SV *commands)
+batch(fior_client *handle, NV timeout, UV pin, SV *commands)
   PREINIT:
     fior_error err;
     int status;
@@ -518,8 +524,8 @@ batch(fior_client *handle, NV timeout, SV *commands)
     bad = collect_commands(aTHX_ commands, &list, &arg, &why);
     if (bad >= 0) FIOR_RETURN_BAD_COMMAND(why, bad, arg);
     if (list.ncmds == 0) FIOR_RETURN_BAD_COMMAND("is missing", 0, -1);
-    status = fior_client_batch(handle, (double)timeout, list.ptrs, list.lens, list.counts,
-                               list.ncmds, &id, &err);
+    status = fior_client_batch(handle, (double)timeout, (uint64_t)pin, list.ptrs, list.lens,
+                               list.counts, list.ncmds, &id, &err);
     FIOR_RETURN_ID(status, err, id);
 
 void

@@ -45,7 +45,7 @@ int  fior_client_connect(fior_client *h, uint64_t *id_out, fior_error *err);
 int  fior_client_command(fior_client *h, double timeout,
                          const uint8_t *const *ptrs, const size_t *lens,
                          size_t count, uint64_t *id_out, fior_error *err);
-int  fior_client_batch(fior_client *h, double timeout,
+int  fior_client_batch(fior_client *h, double timeout, uint64_t pin,
                        const uint8_t *const *ptrs, const size_t *lens,
                        const size_t *counts, size_t ncmds, uint64_t *id_out,
                        fior_error *err);

@@ -56,6 +56,10 @@ pub struct Command {
     /// SETNAME, AUTH (remembered for reconnects once the server accepts
     /// them), EXEC, DISCARD.
     effects: Vec<(usize, Effect)>,
+    /// Only on the connection of this generation (a transaction whose WATCH
+    /// was sent on it: WATCH does not survive a reconnect); fails if that
+    /// one is gone.
+    pin: Option<u64>,
 }
 
 /// Per-command deadline choice.
@@ -139,6 +143,7 @@ impl ClientHandle {
         id: u64,
         timeout: Timeout,
         commands: &[Vec<&[u8]>],
+        pin: Option<u64>,
     ) -> Result<(), CoreError> {
         if commands.is_empty() {
             return Err(CoreError::Invalid("empty batch".to_owned()));
@@ -163,11 +168,12 @@ impl ClientHandle {
         }
         self.send(Request::Command(Command {
             id,
-            name: format!("pipeline of {}", commands.len()),
+            name: format!("a batch of {} commands", commands.len()),
             packed,
             batch: Some(commands.len()),
             limit,
             effects,
+            pin,
         }))
     }
 
@@ -189,6 +195,7 @@ impl ClientHandle {
                 .map(|e| (0, e))
                 .into_iter()
                 .collect(),
+            pin: None,
         }
     }
 
@@ -292,6 +299,8 @@ struct ClientTask {
     inflight: FuturesUnordered<CommandFuture>,
     /// Session changes answered QUEUED, waiting for EXEC or DISCARD.
     queued: Vec<SessionChange>,
+    /// Connections opened so far: the generation of the current one.
+    generation: u64,
 }
 
 impl ClientTask {
@@ -309,6 +318,7 @@ impl ClientTask {
             jitter: Jitter::new(),
             inflight: FuturesUnordered::new(),
             queued: Vec::new(),
+            generation: 0,
         }
     }
 
@@ -466,7 +476,20 @@ impl ClientTask {
             batch,
             limit,
             effects,
+            pin,
         } = command;
+        if let Some(wanted) = pin {
+            if !matches!(self.link, Link::Up { .. }) || self.generation != wanted {
+                let lost = CoreError::Connection(
+                    Reason::Lost,
+                    "the connection the transaction's WATCH was sent on is gone \
+                     (WATCH does not survive a reconnect); nothing was sent"
+                        .to_owned(),
+                );
+                self.out.error(id, &lost);
+                return;
+            }
+        }
         let source = match &self.link {
             Link::Up { conn, .. } => Source::Ready(conn.clone()),
             Link::Down if !self.cfg.reconnect => {
@@ -520,7 +543,8 @@ impl ClientTask {
                     let _ = waiter.send(Ok(conn.clone()));
                 }
                 self.link = Link::Up { conn, driver };
-                self.out.event(self.client_id, event::CONNECTED, None);
+                self.generation += 1;
+                self.out.connected(self.client_id, self.generation);
                 for id in self.connect_ids.drain(..) {
                     self.out.reply(id, &ok());
                 }

@@ -10,6 +10,8 @@
 //!   b'E' id:u64 error            a failed request
 //!   b'V' client:u64 event:u8 error   a client event (connect, disconnect …);
 //!                                   an event without an error has kind 0
+//!                                   (CONNECTED: detail is the connection's
+//!                                   generation, 1 for the first)
 //!   b'S' client:u64 what:u8 a:str b:str   a session change the next
 //!                                   handshake replays (see `session`)
 //! error = kind:u8 maybe_executed:u8 detail:str message:str
@@ -128,6 +130,19 @@ impl Completions {
             buf.push(what);
             reply::encode_str(buf, &a);
             reply::encode_str(buf, b);
+        });
+    }
+
+    /// A connection is up: the client's `generation`-th (see `pin` in
+    /// `client::Command`).
+    pub fn connected(&self, client: u64, generation: u64) {
+        self.append(|buf| {
+            buf.push(b'V');
+            buf.extend_from_slice(&client.to_le_bytes());
+            buf.push(event::CONNECTED);
+            buf.extend_from_slice(&[0, 0]);
+            reply::encode_str(buf, generation.to_string().as_bytes());
+            reply::encode_str(buf, b"");
         });
     }
 

@@ -97,17 +97,38 @@ pub fn reply_timeout<A: AsRef<[u8]>>(cfg: &Config, args: &[A]) -> Option<Duratio
 
 /// What the client should wait for a batch: request_timeout for the lot,
 /// plus each blocking command's own wait (it may block that long on its
-/// turn); `None` = forever.
+/// turn; not inside MULTI, where nothing blocks); `None` = forever.
 pub fn batch_timeout<A: AsRef<[u8]>>(cfg: &Config, commands: &[Vec<A>]) -> Option<Duration> {
     let mut total = cfg.request_timeout?;
+    let mut in_multi = false;
     for args in commands {
-        let blocking = args.first().and_then(|name| blocking_rule(name.as_ref()));
-        if blocking.is_some() {
-            // (reply_timeout gives request_timeout to an XREAD without BLOCK.)
+        let Some(name) = args.first().map(AsRef::as_ref) else {
+            continue;
+        };
+        if is_word(name, b"MULTI") {
+            in_multi = true;
+        } else if is_word(name, b"EXEC") || is_word(name, b"DISCARD") {
+            in_multi = false;
+        } else if !in_multi && blocks(args) {
             total = total.checked_add(reply_timeout(cfg, args)?)?;
         }
     }
     Some(total)
+}
+
+/// Whether a command can block: a blocking command (XREAD only with BLOCK).
+fn blocks<A: AsRef<[u8]>>(args: &[A]) -> bool {
+    let Some((name, rest)) = args.split_first() else {
+        return false;
+    };
+    match blocking_rule(name.as_ref()) {
+        None => false,
+        Some(TimeoutArg::BlockOptionMillis) => rest
+            .iter()
+            .take_while(|a| !is_word(a.as_ref(), b"STREAMS"))
+            .any(|a| is_word(a.as_ref(), b"BLOCK")),
+        Some(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +222,23 @@ mod tests {
             Some(Duration::from_secs(5 + 3 + 4))
         );
         assert_eq!(batch_timeout(&cfg(), &batch(&["GET a", "BLPOP k 0"])), None);
+        assert_eq!(
+            batch_timeout(&cfg(), &batch(&["MULTI", "BLPOP k 0", "BLPOP k 9", "EXEC"])),
+            Some(Duration::from_secs(5)),
+            "nothing blocks inside MULTI"
+        );
+        assert_eq!(
+            batch_timeout(&cfg(), &batch(&["MULTI", "EXEC", "BLPOP k 1"])),
+            Some(Duration::from_secs(5 + 3))
+        );
+        assert_eq!(
+            batch_timeout(
+                &cfg(),
+                &batch(&["XREAD STREAMS s 0", "XREAD BLOCK 1000 STREAMS s $"])
+            ),
+            Some(Duration::from_secs(5 + 3)),
+            "XREAD blocks only with BLOCK"
+        );
         let none = Config {
             request_timeout: None,
             ..Config::default()

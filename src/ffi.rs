@@ -249,7 +249,9 @@ fn timeout_choice(timeout: f64) -> Result<Timeout, CoreError> {
 
 /// Queues a batch of `ncmds` commands (a pipeline, or MULTI … EXEC) as one
 /// request, written in one piece; its reply is an array of every reply.
-/// `timeout` as in `fior_client_command`, for the whole batch.
+/// `timeout` as in `fior_client_command`, for the whole batch. `pin` > 0:
+/// only on the connection of that generation (CONNECTED event), else the
+/// batch fails unsent.
 ///
 /// # Safety
 /// `handle` from `fior_client_new`; command arrays as in `commands_from`;
@@ -258,6 +260,7 @@ fn timeout_choice(timeout: f64) -> Result<Timeout, CoreError> {
 pub unsafe extern "C" fn fior_client_batch(
     handle: *mut ClientHandle,
     timeout: f64,
+    pin: u64,
     ptrs: *const *const u8,
     lens: *const usize,
     counts: *const usize,
@@ -269,7 +272,8 @@ pub unsafe extern "C" fn fior_client_batch(
         with_handle(handle, |h| {
             let commands = commands_from(ptrs, lens, counts, ncmds)?;
             let id = next_request_id();
-            h.batch(id, timeout_choice(timeout)?, &commands)?;
+            let pin = (pin > 0).then_some(pin);
+            h.batch(id, timeout_choice(timeout)?, &commands, pin)?;
             *id_out = id;
             Ok(FIOR_OK)
         })

@@ -45,6 +45,10 @@ use constant {
 # Command names, as callers write them, that are never refused.
 our %PLAIN_NAME;
 
+# Words that start or end a transaction, or WATCH: a pipeline holding one
+# waits for the client's WATCH sections (Future::IO::Redis::Transaction).
+our %TX_WORD = map { $_ => 1 } qw(MULTI EXEC DISCARD WATCH UNWATCH);
+
 # Called as ($ok, $reply or error record) for the next command sent, even
 # when its caller cancelled: the client's own bookkeeping (transactions).
 our $ON_REPLY;
@@ -687,6 +691,7 @@ sub _refusal_error {
         && length $name <= 32
         && $word ne 'HELLO'
         && $word ne 'CLIENT'
+        && !$TX_WORD{$word}
         && keys %PLAIN_NAME < 2048;
     return;
 }
@@ -695,8 +700,15 @@ sub _refusal_error {
 
 sub _auto_queue {
     my ( $self, $cmd ) = @_;
-    my $f     = Future::IO::Redis::Bridge::new_future();
+    $self->_after_fork if $self->{_pid} != $$;
+    my $f = Future::IO::Redis::Bridge::new_future();
+
+    # Copied now (a tied argument is read here) and objects stringified
+    # now: user code that dies must die in the caller, not in the loop.
     my @words = defined $self->{prefix} ? _with_prefix( $self->{prefix}, $cmd ) : @$cmd;
+    for (@words) {
+        $_ = "$_" if ref $_ && blessed $_ && overload::Method( $_, '""' );
+    }
     my $queue = $self->{_auto} //= [];
     push @$queue, [ $f, \@words, $ON_REPLY ];
     if ( @$queue == 1 ) {
@@ -706,41 +718,62 @@ sub _auto_queue {
     return $f;
 }
 
-# Sends what this tick queued, pipeline_depth commands per batch.
+# Sends what this tick queued, pipeline_depth commands per batch. Futures
+# that fail here (bad input) fail once everything else is sent: their
+# callbacks must not get ahead of commands issued before them.
 sub _flush_auto {
     my ($self) = @_;
+    $self->_after_fork if $self->{_pid} != $$;    # fails the parent's queue
     my $queue = delete $self->{_auto} or return;
-    return if $self->{_pid} != $$;    # the parent's (failed by _after_fork)
-    my $handle = $self->{_handle} || $self->_handle;
-    while (@$queue) {
-        my @batch = grep { !$_->[0]->is_ready } splice @$queue, 0, $self->{pipeline_depth};
-        next unless @batch;
+    my ( @failed, @batch );
+    my $ok = eval {
+        my $handle = $self->{_handle} || $self->_handle;
+        while (@$queue) {
+            @batch = grep { !$_->[0]->is_ready } splice @$queue, 0, $self->{pipeline_depth};
+            next unless @batch;
 
-        # (0, id ...), or (status, kind, message, bad command, its bad word)
-        my ( $status, @detail ) = $handle->commands( [ map { $_->[1] } @batch ] );
-        if ( $status && defined $detail[2] ) {
+            # (0, id ...), or (status, kind, message, bad command, its bad word)
+            my ( $status, @detail ) = $handle->commands( [ map { $_->[1] } @batch ] );
+            if ( $status && defined $detail[2] ) {
 
-            # Bad input in one command: it fails, the others go.
-            my ($bad) = splice @batch, $detail[2], 1;
-            $bad->[0]->fail( _command_error( $bad->[1], @detail[ 0, 1, 3 ] ) );
-            unshift @$queue, @batch;
-            next;
+                # Bad input in one command: it fails, the others go.
+                my ($bad) = splice @batch, $detail[2], 1;
+                push @failed, [ $bad->[0], _command_error( $bad->[1], @detail[ 0, 1, 3 ] ) ];
+                unshift @$queue, @batch;
+                next;
+            }
+            if ($status) {
+                push @failed, map { [ $_->[0], _command_error( $_->[1], @detail ) ] } @batch;
+                next;
+            }
+            for my $i ( 0 .. $#batch ) {
+                local $ON_REPLY = $batch[$i][2];
+                $self->_track( $detail[$i], $batch[$i][0], $batch[$i][1][0] );
+            }
+            @batch = ();
         }
-        if ($status) {
-            $_->[0]->fail( _command_error( $_->[1], @detail ) ) for @batch;
-            next;
-        }
-        for my $i ( 0 .. $#batch ) {
-            local $ON_REPLY = $batch[$i][2];
-            $self->_track( $detail[$i], $batch[$i][0], $batch[$i][1][0] );
-        }
+        1;
+    };
+    unless ($ok) {
+
+        # (Cannot start the core client: what is left fails with why.)
+        my $error = blessed $@ ? $@ : Future::IO::Redis::Error->new( message => "$@" );
+        push @failed, map { [ $_->[0], $error ] } @batch, @$queue;
+    }
+    for (@failed) {
+        my ( $f, $error ) = @$_;
+        next if $f->is_ready;
+        eval { $f->fail($error); 1 } or warn "Future::IO::Redis: callback died: $@";
     }
     return;
 }
 
 # Sends commands (already prefixed) as one batch; yields the array of replies.
+#
+# $pin, [client id, connection generation]: only on that connection (the
+# one a transaction's WATCH went on), else fail unsent.
 sub _send_batch {
-    my ( $self, $commands, $what ) = @_;
+    my ( $self, $commands, $what, $pin ) = @_;
     if ( $self->{_closed} ) {
         return _refuse(
             Future::IO::Redis::Error::Disconnected->new(
@@ -752,14 +785,24 @@ sub _send_batch {
     $self->_flush_auto if $self->{_auto};
     my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
     my $f      = Future::IO::Redis::Bridge::new_future();
-    my ( $status, @detail ) = $handle->batch( -1, $commands );
+    if ( $pin && $pin->[0] != $self->{_id} ) {
+        return $f->fail(
+            Future::IO::Redis::Error::Connection->new(
+                message => "$what: the connection the transaction's WATCH was sent on is gone "
+                    . '(WATCH does not survive a reconnect); nothing was sent',
+                reason => 'lost'
+            )
+        );
+    }
+    my ( $status, @detail ) = $handle->batch( -1, $pin ? $pin->[1] // 0 : 0, $commands );
     if ( $status && defined $detail[2] ) {
         my $cmd = $commands->[ $detail[2] ];
         my $err = _command_error( ref $cmd eq 'ARRAY' ? $cmd : [], @detail[ 0, 1, 3 ] );
+
+        # Counted as the caller queued them (MULTI is ours).
+        my $n = $detail[2] - ( $what eq 'MULTI' ? 1 : 0 );
         return $f->fail(
-            Future::IO::Redis::Error->new(
-                message => lc($what) . " command $detail[2]: " . $err->message
-            )
+            Future::IO::Redis::Error->new( message => lc($what) . " command $n: " . $err->message )
         );
     }
     return $f->fail( _command_error( [$what], @detail ) ) if $status;
@@ -769,6 +812,7 @@ sub _send_batch {
 # The command with the prefix applied to its keys.
 sub _with_prefix {
     my ( $prefix, $cmd ) = @_;
+    return () unless @$cmd;
     return ( $cmd->[0], _prefixed( $prefix, @$cmd ) );
 }
 
@@ -989,10 +1033,14 @@ whole transaction: C<multi> fails with an C<EXECABORT> error that names the
 reason. Called without a callback it is C<multi_start> (below).
 
 A plain C<multi> does not wait for others; it is sent after any
-L</watch_multi> (or manual WATCH or MULTI) section of the same client that
-is in progress, because its EXEC would clear that section's WATCH. So do not
-start a transaction on the same client from inside a C<watch_multi>
-callback: it would wait for the callback, which waits for it.
+L</watch_multi> section of the same client that is in progress, because
+its EXEC would clear that section's WATCH (so do not start a transaction on
+the same client from inside a C<watch_multi> callback: it would wait for
+the callback, which waits for it). After a manual C<watch> it is the
+transaction that WATCH guards: it is sent at once and ends the WATCH. A
+pipeline holding MULTI, EXEC, DISCARD, WATCH or UNWATCH waits for a
+section in progress the same way; the same words sent with C<command> do
+not.
 
 =head2 watch_multi
 
@@ -1013,7 +1061,11 @@ and C<watch_multi> fails with the callback's error.
 A client runs one such section at a time: WATCH belongs to the connection,
 and any EXEC on it would clear another section's keys. Concurrent
 C<watch_multi> calls on one client wait for each other in order (use more
-clients, or a L<Future::IO::Redis::Pool>, for parallel ones).
+clients, or a L<Future::IO::Redis::Pool>, for parallel ones). WATCH does not
+survive a reconnect: when the connection it was sent on is gone before EXEC
+goes out, C<watch_multi> fails with L<Future::IO::Redis::Error::Connection>
+and nothing is sent (the core checks this as it writes, so a transaction
+never runs unguarded on a new connection); try again.
 
 =cut
 
@@ -1044,7 +1096,10 @@ command of the client is part of the transaction. From the first C<watch>
 or C<multi_start> until C<exec>, C<discard>, an C<unwatch> outside MULTI or
 a dropped connection, other transactions of this client
 (L</multi>, L</watch_multi>) wait. Await C<watch> and C<multi_start>: when
-such a transaction is in progress they are sent after it.
+such a transaction is in progress they are sent after it, and so are
+C<exec>, C<discard> and C<unwatch> called outside a section of their own.
+After a reconnect the server has forgotten MULTI and WATCH: check
+C<in_multi> before trusting C<exec>.
 
 =head2 in_multi, watching
 
@@ -1086,7 +1141,8 @@ sub unwatch {
         $weak->{_watching} = 0;
         $weak->_end_if_idle;
     };
-    return $self->command('UNWATCH');
+    return Future::IO::Redis::Transaction::outside_sections( $self,
+        sub { $self->command('UNWATCH') } );
 }
 
 sub exec {
@@ -1099,19 +1155,24 @@ sub discard {
     return $self->_end_transaction('DISCARD');
 }
 
-# EXEC and DISCARD end MULTI and WATCH when they ran (a reply, or EXEC's
-# EXECABORT); "EXEC without MULTI" leaves a WATCH in place, as the server does.
+# EXEC and DISCARD end MULTI and WATCH when they ran: a reply, EXEC's
+# EXECABORT, or a timeout (the command is on the wire, and runs before
+# anything sent later). "EXEC without MULTI" ends no WATCH, as on the server.
 sub _end_transaction {
     my ( $self, $word ) = @_;
     weaken( my $weak = $self );
     local $ON_REPLY = sub {
         my ( $ok, $reply ) = @_;
         return unless $weak;
-        return unless $ok || ( $reply->[0] == 5 && $reply->[2] eq 'EXECABORT' );
-        $weak->{_in_multi} = $weak->{_watching} = 0;
+        if ( !$ok && $reply->[0] == 5 && $reply->[2] ne 'EXECABORT' ) {
+            $weak->{_in_multi} = 0 if $reply->[3] =~ /without MULTI/;
+        }
+        else {
+            $weak->{_in_multi} = $weak->{_watching} = 0;
+        }
         $weak->_end_if_idle;
     };
-    return $self->command($word);
+    return Future::IO::Redis::Transaction::outside_sections( $self, sub { $self->command($word) } );
 }
 
 # A manual section is over once neither MULTI nor WATCH is in force.
@@ -1130,7 +1191,9 @@ sub watching { $_[0]{_watching} ? 1 : 0 }
     $result = await $redis->evalsha_or_eval( $sha, $lua, $numkeys, @keys, @args );
 
 EVALSHA, and EVAL when the server does not know the script (NOSCRIPT, as
-after SCRIPT FLUSH or a restart). The prefix applies to the keys.
+after SCRIPT FLUSH or a restart). The prefix applies to the keys. The EVAL
+goes out when the NOSCRIPT answer arrives, after any command issued
+meanwhile; call C<< $script->load >> first where that order matters.
 
 =head2 script
 
@@ -1228,7 +1291,7 @@ sub _lost_transaction {
 
 # Events from the core, in order.
 sub _on_event {
-    my ( $self, $event, $error ) = @_;
+    my ( $self, $event, $error, $detail ) = @_;
     if ( $event == EV_FAILED ) {
 
         # The core's task for this client died: fail its requests and start
@@ -1239,7 +1302,8 @@ sub _on_event {
     }
     return if $self->{_closed};
     if ( $event == EV_CONNECTED ) {
-        $self->{_connected} = 1;
+        $self->{_connected}  = 1;
+        $self->{_generation} = $detail;
         $self->_callback('on_connect');
     }
     elsif ( $event == EV_DISCONNECTED ) {

@@ -277,7 +277,9 @@ sub drain {
                 = $payload->[1]
                 ? error_object( [ @$payload[ 1 .. 4 ] ], client => $client )
                 : undef;
-            $client->_on_event( $payload->[0], $error );
+
+            # (A connection's generation comes as the detail of CONNECTED.)
+            $client->_on_event( $payload->[0], $error, $payload->[3] );
             next;
         }
         my $entry = delete $PENDING{$id} or next;

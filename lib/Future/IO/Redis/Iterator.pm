@@ -6,6 +6,8 @@ use 5.018;
 
 our $VERSION = '0.001';
 
+our @CARP_NOT = ('Future::IO::Redis');
+
 use Carp qw(croak);
 
 my %OPTION = ( match => 'MATCH', count => 'COUNT', type => 'TYPE' );

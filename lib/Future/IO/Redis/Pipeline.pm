@@ -12,6 +12,8 @@ use Scalar::Util qw(blessed);
 # Every command as a method that queues it here.
 use parent 'Future::IO::Redis::Commands';
 
+our @CARP_NOT = qw(Future::IO::Redis Future::IO::Redis::Commands Future::IO::Redis::Transaction);
+
 sub new {
     my ( $class, %args ) = @_;
     my $client = $args{client};
@@ -68,8 +70,10 @@ sub time {
 sub _queue {
     my ( $self, $shaper, @cmd ) = @_;
     my $commands = $self->{commands};
-    croak "pipeline depth limit exceeded: max_depth is $self->{max_depth}"
-        if @$commands >= $self->{max_depth};
+    if ( @$commands >= $self->{max_depth} ) {
+        my $what = $self->isa('Future::IO::Redis::Transaction') ? 'transaction' : 'pipeline';
+        croak "$what depth limit exceeded: max_depth is $self->{max_depth}";
+    }
 
     # A command that would break the connection is refused here, where the
     # caller can see which one it was.
@@ -78,6 +82,10 @@ sub _queue {
         die $error;
     }
     $self->{shapers}{ scalar @$commands } = $shaper if $shaper;
+
+    # MULTI, EXEC, WATCH ... inside: sent outside the client's WATCH sections.
+    $self->{transactional} = 1
+        if defined $cmd[0] && $Future::IO::Redis::TX_WORD{ Future::IO::Redis::_word("$cmd[0]") };
     push @$commands,
         defined $client->{prefix}
         ? [ Future::IO::Redis::_with_prefix( $client->{prefix}, \@cmd ) ]
@@ -89,10 +97,16 @@ sub execute {
     my ($self)   = @_;
     my $commands = $self->{commands};
     my $shapers  = $self->{shapers};
+    my $gated    = delete $self->{transactional};
     $self->{commands} = [];
     $self->{shapers}  = {};
     return Future::IO::Redis::Bridge::new_future()->done( [] ) unless @$commands;
-    my $f = $self->{client}->_send_batch( $commands, 'PIPELINE' );
+    my $client = $self->{client};
+    my $send   = sub { $client->_send_batch( $commands, 'PIPELINE' ) };
+    my $f
+        = $gated
+        ? Future::IO::Redis::Transaction::outside_sections( $client, $send )
+        : $send->();
     return $f unless %$shapers;
     return $f->transform( done => sub { _shape( $_[0], $shapers ) } );
 }
@@ -178,6 +192,12 @@ is sent.
 
 The queue is emptied: a second C<execute> yields C<[]>, as does an empty
 pipeline.
+
+A raw MULTI ... EXEC inside a pipeline is isolated from the client's other
+commands (the pipeline is written in one piece). A pipeline holding MULTI,
+EXEC, DISCARD, WATCH or UNWATCH is sent after any
+L<watch_multi|Future::IO::Redis/watch_multi> section of the client in
+progress, so that it cannot end that section's WATCH.
 
 =head1 SEE ALSO
 

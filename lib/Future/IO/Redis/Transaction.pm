@@ -14,10 +14,21 @@ use Future::IO::Redis::Pipeline;
 # A transaction queues like a pipeline and is sent as MULTI … EXEC.
 use parent -norequire, 'Future::IO::Redis::Pipeline';
 
+our @CARP_NOT = qw(Future::IO::Redis Future::IO::Redis::Commands Future::IO::Redis::Pipeline);
+
 # On the transaction object these would nest one transaction in another.
-for my $name (qw(multi multi_start watch_multi exec discard watch unwatch)) {
+for my $name (qw(multi multi_start watch_multi exec discard watch unwatch execute)) {
     no strict 'refs';
     *$name = sub { croak "$name: already in a transaction (queue commands on it instead)" };
+}
+
+# Nor may they come as raw words (they would end the transaction early).
+sub _queue {
+    my ( $self, $shaper, @cmd ) = @_;
+    my $word = defined $cmd[0] ? Future::IO::Redis::_word("$cmd[0]") : '';
+    croak "$word: already in a transaction (queue commands on it instead)"
+        if $Future::IO::Redis::TX_WORD{$word};
+    return $self->SUPER::_queue( $shaper, @cmd );
 }
 
 # --- the gate --------------------------------------------------------------
@@ -73,6 +84,19 @@ sub run_multi {
     my $tx = __PACKAGE__->new( client => $client );
     return _after_callback( $tx, $code, [$tx] )->then(
         sub {
+            # Inside a manual WATCH (one caller at a time): this EXEC is the
+            # one that WATCH was for, and ends it.
+            if ( $client->{_manual} ) {
+                return Future::IO::Redis::Bridge::failed_future(
+                    Future::IO::Redis::Error->new(
+                        message => 'multi: already in a transaction (multi_start was called)'
+                    )
+                ) if $client->{_in_multi};
+                my $sent = _send( $client, $tx );
+                $client->{_watching} = 0;
+                manual_end($client);
+                return $sent;
+            }
             _acquire( $client, 0 )->then( sub { _send( $client, $tx ) } );
         }
     );
@@ -92,20 +116,29 @@ sub run_watch_multi {
         $client->command('UNWATCH')->retain if $unwatch;
         _release($client);
     };
+    my $pin;    # the connection WATCH went on: EXEC must go there too
     my $f = _acquire( $client, 1 )->then(
         sub {
             $held = 1;
             $client->command( 'WATCH', @$keys );
         }
-    )->then( sub { _read_values( $client, $keys ) } )->then(
+    )->then(
+        sub {
+            $pin = [ $client->{_id}, $client->{_generation} ];
+            _read_values( $client, $keys );
+        }
+    )->then(
         sub {
             my ($values) = @_;
             _after_callback( $tx, $code, [ $tx, $values ] );
         }
     )->then(
         sub {
-            my $sent = _send( $client, $tx );
-            $done->(0);    # EXEC is on its way: the next section may go
+            my $sent = _send( $client, $tx, $pin );
+
+            # EXEC is on its way, the next section may go; unless nothing
+            # was sent (bad input): then the WATCH is still on.
+            $done->( $sent->is_ready && $sent->is_failed );
             return $sent;
         },
         sub {
@@ -122,19 +155,37 @@ sub _after_callback {
     my ( $tx, $code, $args ) = @_;
     my $result;
     eval { $result = $code->(@$args); 1 } or return Future::IO::Redis::Bridge::failed_future($@);
-    return $result->then( sub { Future::IO::Redis::Bridge::new_future()->done } )
-        if blessed $result && $result->isa('Future');
-    return Future::IO::Redis::Bridge::new_future()->done;
+    return Future::IO::Redis::Bridge::new_future()->done
+        unless blessed $result && $result->isa('Future');
+
+    # Done, failed, or cancelled: a failure too, nothing may hang on it.
+    # (on_ready: a sequence future would never hear of the cancel.)
+    my $out = Future::IO::Redis::Bridge::new_future();
+    $result->on_ready(
+        sub {
+            my ($f) = @_;
+            return                           if $out->is_ready;
+            return $out->done                if $f->is_done;
+            return $out->fail( $f->failure ) if $f->is_failed;
+            $out->fail(
+                Future::IO::Redis::Error->new(
+                    message => "the transaction callback's future was cancelled; nothing was sent"
+                )
+            );
+        }
+    );
+    $out->on_cancel( sub { $result->cancel unless $result->is_ready } );
+    return $out;
 }
 
 # MULTI, the queued commands and EXEC, in one piece.
 sub _send {
-    my ( $client, $tx ) = @_;
+    my ( $client, $tx, $pin ) = @_;
     my $commands = $tx->{commands};
     my $shapers  = $tx->{shapers};
     $tx->{commands} = [];
     $tx->{shapers}  = {};
-    return $client->_send_batch( [ ['MULTI'], @$commands, ['EXEC'] ], 'MULTI' )
+    return $client->_send_batch( [ ['MULTI'], @$commands, ['EXEC'] ], 'MULTI', $pin )
         ->then( sub { _exec_result( $_[0], $shapers ) } );
 }
 
@@ -220,15 +271,33 @@ sub _value_shape {
 # --- manual transactions ----------------------------------------------------
 
 # WATCH or MULTI outside a section: take the gate first (held until EXEC,
-# DISCARD, UNWATCH outside MULTI, or a dropped connection).
+# DISCARD, UNWATCH outside MULTI, or a dropped connection). The caller's
+# reply hook goes with the command, however late it is sent.
 sub manual_start {
     my ( $client, @cmd ) = @_;
+    my $hook = $Future::IO::Redis::ON_REPLY;
     my $send = sub {
         $client->{_manual} = 1;
+        local $Future::IO::Redis::ON_REPLY = $hook;
         return $client->command(@cmd);
     };
     return $send->() if $client->{_manual};
     return _acquire( $client, 1 )->then($send);
+}
+
+# EXEC, DISCARD or UNWATCH by hand, or a pipeline holding such words: inside
+# this client's manual section they go at once; otherwise after any section
+# in progress (they would end its WATCH).
+sub outside_sections {
+    my ( $client, $send ) = @_;
+    return $send->() if $client->{_manual};
+    my $hook = $Future::IO::Redis::ON_REPLY;
+    return _acquire( $client, 0 )->then(
+        sub {
+            local $Future::IO::Redis::ON_REPLY = $hook;
+            return $send->();
+        }
+    );
 }
 
 # Gives the gate back when a manual section is over.
@@ -274,8 +343,9 @@ between them. See L<Future::IO::Redis/multi> and
 L<Future::IO::Redis/watch_multi> for what the client yields.
 
 Calling C<multi>, C<multi_start>, C<watch_multi>, C<exec>, C<discard>,
-C<watch> or C<unwatch> on the transaction object dies with "already in a
-transaction".
+C<watch>, C<unwatch> or C<execute> on the transaction object, or queueing
+MULTI, EXEC, DISCARD, WATCH or UNWATCH with C<command>, dies with "already
+in a transaction" (they would end the transaction early).
 
 =head1 SEE ALSO
 
