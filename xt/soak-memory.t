@@ -1,5 +1,6 @@
 # Long run with stable memory: commands, error replies, timeouts, clients
-# made and dropped, and reconnects after CLIENT KILL. After a warm-up the
+# made and dropped, pipelines, transactions (plain and WATCHed), scripts,
+# SCAN walks, auto-pipelined ticks, and reconnects after CLIENT KILL. After a warm-up the
 # process must not keep growing. Slow: runs under `make xtest` (FIOR_XT=1)
 # or with FIOR_SOAK=1.
 use Test2::V0;
@@ -24,6 +25,8 @@ sub rss_kb {
 
 my $redis  = Future::IO::Redis->new( %at, reconnect => 1, reconnect_delay => 0.01 );
 my $killer = Future::IO::Redis->new(%at);
+my $auto   = Future::IO::Redis->new( %at, auto_pipeline => 1 );
+my $script = $redis->script(q{return redis.call('INCR', KEYS[1])});
 $redis->set( 'soak:str', 'not a number' )->get;
 
 sub round {
@@ -37,6 +40,16 @@ sub round {
     $hasty->ping->get;                                              # late reply dropped
     $redis->get('soak:1')->cancel for 1 .. 10;                      # cancelled callers
 
+    my $p = $redis->pipeline;
+    $p->get("soak:$_")->hgetall('soak:str') for 1 .. 200;
+    $p->execute->get;
+    $redis->multi( sub { $_[0]->incr('soak:n')->get('soak:n'); return } )->get;
+    $redis->watch_multi( ['soak:n'], sub { $_[0]->set( 'soak:n', 1 ); return } )->get;
+    $script->run( ['soak:n'] )->get;
+    my $it = $redis->scan_iter( match => 'soak:1*', count => 100 );
+    1 while $it->next->get;
+    Future->needs_all( map { $auto->get("soak:$_") } 1 .. 500 )->get;
+
     for ( 1 .. 20 ) {
         my $c = Future::IO::Redis->new(%at);
         $c->ping->get;
@@ -45,10 +58,10 @@ sub round {
     my $id = $redis->command( 'CLIENT', 'ID' )->get;
     $killer->command( 'CLIENT', 'KILL', 'ID', $id )->get;
     $loop->delay_future( after => 0.01 )->get while $redis->is_connected;
-    $redis->ping->get;                                              # waits for the reconnect
+    $redis->ping->get;    # waits for the reconnect
 }
 
-round() for 1 .. 30;    # warm-up: allocator pools, hash tables, loop structures settle
+round() for 1 .. 30;      # warm-up: allocator pools, hash tables, loop structures settle
 my $start = rss_kb();
 round() for 1 .. $rounds;
 my $grown = rss_kb() - $start;
@@ -58,4 +71,5 @@ is( scalar( keys %Future::IO::Redis::Bridge::PENDING ), 0, 'no pending entries l
 
 $redis->disconnect;
 $killer->disconnect;
+$auto->disconnect;
 done_testing;
