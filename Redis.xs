@@ -425,6 +425,10 @@ drain()
         } else if (tag == 'E') {
             payload = decode_error(aTHX_ &r);
             tag = 2;
+        } else if (tag == 'P') {
+            /* pub/sub traffic: the value (src/pubsub.rs) */
+            payload = decode_value(aTHX_ &r, 0);
+            tag = 5;
         } else if (tag == 'S') {
             /* [what, a, b]: a session change (src/completion.rs) */
             uint8_t what;
@@ -552,6 +556,40 @@ commands(fior_client *handle, SV *commands)
     for (i = 0; i < list.ncmds; i++)
         ST(i + 1) = sv_2mortal(newSVuv((UV)ids[i]));
     XSRETURN(list.ncmds + 1);
+
+void
+pubsub(fior_client *handle, ...)
+  PREINIT:
+    fior_error err;
+    int status;
+    uint64_t id = 0;
+    const uint8_t *stack_ptrs[FIOR_STACK_ARGS];
+    size_t stack_lens[FIOR_STACK_ARGS];
+    const uint8_t **ptrs = stack_ptrs;
+    size_t *lens = stack_lens;
+    const char *why = NULL;
+    SSize_t bad;
+    size_t count = items - 1;
+  PPCODE:
+    /* (0, id), or (status, kind, message, index of a bad argument) */
+    if (count > FIOR_STACK_ARGS) {
+        Newx(ptrs, count, const uint8_t *);
+        Newx(lens, count, size_t);
+        SAVEFREEPV(ptrs);
+        SAVEFREEPV(lens);
+    }
+    bad = count ? collect_args(aTHX_ &ST(1), count, ptrs, lens, &why) : 0;
+    if (!count) why = "is missing";
+    if (bad >= 0) {
+        EXTEND(SP, 4);
+        ST(0) = sv_2mortal(newSViv(FIOR_FAIL));
+        ST(1) = sv_2mortal(newSViv(FIOR_ERR_INVALID));
+        ST(2) = sv_2mortal(newSVpv(why, 0));
+        ST(3) = sv_2mortal(newSViv(bad));
+        XSRETURN(4);
+    }
+    status = fior_client_pubsub(handle, ptrs, lens, count, &id, &err);
+    FIOR_RETURN_ID(status, err, id);
 
 void
 DESTROY(fior_client *handle)

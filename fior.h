@@ -52,6 +52,9 @@ int  fior_client_batch(fior_client *h, double timeout, uint64_t pin,
 int  fior_client_commands(fior_client *h, const uint8_t *const *ptrs,
                           const size_t *lens, const size_t *counts, size_t ncmds,
                           uint64_t *ids_out, fior_error *err);
+int  fior_client_pubsub(fior_client *h, const uint8_t *const *ptrs,
+                        const size_t *lens, size_t count, uint64_t *id_out,
+                        fior_error *err);
 void fior_client_free(fior_client *h);
 int  fior_drain(uint64_t owner, fior_batch *batch, fior_error *err);
 uint64_t fior_next_id(void);

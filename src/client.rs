@@ -23,9 +23,10 @@ use tokio::time::{Instant, Sleep};
 use crate::backoff::{self, Jitter};
 use crate::completion::{event, Completions};
 use crate::config::Config;
-use crate::connection::{Connection, Driver};
+use crate::connection::{Connection, Driver, Expect};
 use crate::deadline;
 use crate::error::{CoreError, Reason};
+use crate::pubsub::{Kind, Sink};
 use crate::resp::{self, Value};
 use crate::runtime::{self, Runtime};
 use crate::session::{exec_outcome, Answer, Effect, ExecOutcome, SessionChange};
@@ -49,8 +50,8 @@ pub struct Command {
     id: u64,
     name: String,
     packed: Vec<u8>,
-    /// `Some(n)`: a batch of n commands, answered with an array of n replies.
-    batch: Option<usize>,
+    /// One reply, a batch's array, or a pub/sub command's confirmations.
+    expect: Expect,
     limit: Option<Duration>,
     /// By position in the batch (0 for a single command): SELECT, CLIENT
     /// SETNAME, AUTH (remembered for reconnects once the server accepts
@@ -170,11 +171,26 @@ impl ClientHandle {
             id,
             name: format!("a batch of {} commands", commands.len()),
             packed,
-            batch: Some(commands.len()),
+            expect: Expect::Batch(commands.len()),
             limit,
             effects,
             pin,
         }))
+    }
+
+    /// Queues SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE or an UNSUBSCRIBE naming its
+    /// channels: answered once the server confirmed each one.
+    pub fn pubsub(&self, id: u64, args: &[&[u8]]) -> Result<(), CoreError> {
+        let kind = args
+            .first()
+            .and_then(|name| Kind::of_command(name))
+            .ok_or_else(|| CoreError::Invalid("not a subscribe command".to_owned()))?;
+        if args.len() < 2 {
+            return Err(CoreError::Invalid("no channel given".to_owned()));
+        }
+        let mut command = self.single(id, Timeout::Default, args);
+        command.expect = Expect::PubSub(kind, args.len() - 1);
+        self.send(Request::Command(command))
     }
 
     fn single(&self, id: u64, timeout: Timeout, args: &[&[u8]]) -> Command {
@@ -189,7 +205,7 @@ impl ClientHandle {
             id,
             name: command_name(args),
             packed,
-            batch: None,
+            expect: Expect::One,
             limit,
             effects: Effect::from_args(args)
                 .map(|e| (0, e))
@@ -237,6 +253,9 @@ struct Done {
     batch: bool,
     effects: Vec<(usize, Effect)>,
 }
+
+/// The id of the requests a reconnect sends itself (ids start at 1).
+const RESUBSCRIBE: u64 = 0;
 
 /// Where a command gets its connection from.
 enum Source {
@@ -301,6 +320,10 @@ struct ClientTask {
     queued: Vec<SessionChange>,
     /// Connections opened so far: the generation of the current one.
     generation: u64,
+    /// Where pub/sub traffic goes; keeps the subscriptions to restore.
+    sink: Sink,
+    /// Subscriptions a reconnect is restoring, not yet confirmed.
+    resubscribing: usize,
 }
 
 impl ClientTask {
@@ -308,7 +331,6 @@ impl ClientTask {
         ClientTask {
             client_id,
             cfg,
-            out,
             link: Link::Idle,
             waiting: Vec::new(),
             connect_ids: Vec::new(),
@@ -319,6 +341,9 @@ impl ClientTask {
             inflight: FuturesUnordered::new(),
             queued: Vec::new(),
             generation: 0,
+            sink: Sink::new(Arc::clone(&out), client_id),
+            resubscribing: 0,
+            out,
         }
     }
 
@@ -353,6 +378,9 @@ impl ClientTask {
     /// Settles what the command meant for the session first, then answers
     /// it: the options Perl keeps follow before its caller resumes.
     fn on_done(&mut self, done: Done) {
+        if done.id == RESUBSCRIBE {
+            return self.on_resubscribed(done.result);
+        }
         for (index, effect) in done.effects {
             let item = match (&done.result, done.batch) {
                 (Ok(Value::Array(replies)), true) => match replies.get(index) {
@@ -367,6 +395,59 @@ impl ClientTask {
         match &done.result {
             Ok(value) => self.out.reply(done.id, value),
             Err(err) => self.out.error(done.id, err),
+        }
+    }
+
+    /// Sends the commands that restore the subscriptions on a new
+    /// connection (straight to it: ahead of every command that waited).
+    fn resubscribe(&mut self, conn: &Connection) {
+        let replay = self.sink.subscriptions().replay();
+        for (kind, names) in replay {
+            let mut args: Vec<&[u8]> = vec![kind.word()];
+            args.extend(names.iter().map(Vec::as_slice));
+            let mut packed = Vec::new();
+            resp::pack(&mut packed, &args);
+            let reply = conn.send(packed, Expect::PubSub(kind, names.len()));
+            let limit = self.cfg.request_timeout;
+            self.resubscribing += 1;
+            self.inflight.push(Box::pin(async move {
+                let result = match limit {
+                    None => Ok(reply.await),
+                    Some(limit) => tokio::time::timeout(limit, reply).await,
+                };
+                let result = match result {
+                    Ok(Ok(Ok(Value::Error(text)))) => Err(CoreError::from_server_message(
+                        String::from_utf8_lossy(&text).into_owned(),
+                    )),
+                    Ok(Ok(reply)) => reply,
+                    Ok(Err(_)) => Err(CoreError::Connection(
+                        Reason::Lost,
+                        "the connection ended before the subscriptions were restored".to_owned(),
+                    )),
+                    Err(_) => Err(CoreError::Timeout {
+                        message: "restoring the subscriptions timed out".to_owned(),
+                        seconds: limit.map_or(0.0, |l| l.as_secs_f64()),
+                        maybe_executed: true,
+                    }),
+                };
+                Done {
+                    id: RESUBSCRIBE,
+                    result,
+                    batch: false,
+                    effects: Vec::new(),
+                }
+            }));
+        }
+    }
+
+    fn on_resubscribed(&mut self, result: Result<Value, CoreError>) {
+        self.resubscribing = self.resubscribing.saturating_sub(1);
+        match result {
+            Err(err) => self.out.event(self.client_id, event::ERROR, Some(&err)),
+            Ok(_) if self.resubscribing == 0 => {
+                self.out.event(self.client_id, event::RESUBSCRIBED, None);
+            }
+            Ok(_) => {}
         }
     }
 
@@ -473,7 +554,7 @@ impl ClientTask {
             id,
             name,
             packed,
-            batch,
+            expect,
             limit,
             effects,
             pin,
@@ -511,12 +592,12 @@ impl ClientTask {
         };
         // A deadline past what the clock can hold means none.
         let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
-        let run = run_command(id, name, source, packed, batch, deadline);
+        let run = run_command(id, name, source, packed, expect, deadline);
         self.inflight
             .push(Box::pin(run.map(move |(id, result)| Done {
                 id,
                 result,
-                batch: batch.is_some(),
+                batch: matches!(expect, Expect::Batch(_)),
                 effects,
             })));
     }
@@ -529,7 +610,8 @@ impl ClientTask {
 
     fn start_attempt(&mut self) {
         let cfg = Arc::clone(&self.cfg);
-        self.link = Link::Connecting(Box::pin(async move { transport::open(&cfg).await }));
+        let sink = self.sink.clone();
+        self.link = Link::Connecting(Box::pin(async move { transport::open(&cfg, sink).await }));
     }
 
     fn on_link_event(&mut self, link_event: LinkEvent) {
@@ -538,6 +620,8 @@ impl ClientTask {
                 self.ever_connected = true;
                 self.failed_attempts = 0;
                 self.reconnecting = false;
+                // Subscriptions first, before anything that waited.
+                self.resubscribe(&conn);
                 // In order: the waiters' wake-ups queue them in this order.
                 for waiter in self.waiting.drain(..) {
                     let _ = waiter.send(Ok(conn.clone()));
@@ -552,6 +636,10 @@ impl ClientTask {
             LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
             LinkEvent::Lost(why) => {
                 self.queued.clear(); // a new connection has no transaction
+                if !self.cfg.reconnect {
+                    // Nothing will restore them: the client is unsubscribed.
+                    self.sink.subscriptions().clear();
+                }
                 let lost = CoreError::Connection(
                     Reason::Lost,
                     format!("connection to {} lost: {why}", self.cfg.describe()),
@@ -636,7 +724,7 @@ async fn run_command(
     name: String,
     source: Source,
     packed: Vec<u8>,
-    batch: Option<usize>,
+    expect: Expect,
     deadline: Option<(Instant, Duration)>,
 ) -> (u64, Result<Value, CoreError>) {
     let limit = deadline.map(|(_, l)| l).unwrap_or_default();
@@ -662,7 +750,7 @@ async fn run_command(
             }
         }
     };
-    let pending = conn.send_batch(packed, batch);
+    let pending = conn.send(packed, expect);
     let reply = match deadline {
         None => Ok(pending.await),
         Some((at, _)) => tokio::time::timeout_at(at, pending).await,

@@ -12,6 +12,7 @@
 //!                                   an event without an error has kind 0
 //!                                   (CONNECTED: detail is the connection's
 //!                                   generation, 1 for the first)
+//!   b'P' client:u64 value            pub/sub traffic (see `pubsub`)
 //!   b'S' client:u64 what:u8 a:str b:str   a session change the next
 //!                                   handshake replays (see `session`)
 //! error = kind:u8 maybe_executed:u8 detail:str message:str
@@ -33,6 +34,9 @@ pub mod event {
     pub const ERROR: u8 = 3;
     pub const RECONNECTING: u8 = 4;
     pub const FAILED: u8 = 5;
+    /// A reconnect restored every subscription (or, with an error, could
+    /// not).
+    pub const RESUBSCRIBED: u8 = 6;
 }
 
 /// A burst of large replies must not pin its buffer size forever.
@@ -130,6 +134,15 @@ impl Completions {
             buf.push(what);
             reply::encode_str(buf, &a);
             reply::encode_str(buf, b);
+        });
+    }
+
+    /// Pub/sub traffic for a client: a confirmation or a message.
+    pub fn pubsub(&self, client: u64, value: &crate::resp::Value) {
+        self.append(|buf| {
+            buf.push(b'P');
+            buf.extend_from_slice(&client.to_le_bytes());
+            reply::encode_value(buf, value);
         });
     }
 

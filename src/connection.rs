@@ -4,6 +4,12 @@
 //! A request whose caller has given up (timeout, cancelled) keeps its
 //! place in the FIFO: its reply is read and dropped there, so it can never
 //! be taken for the next caller's. One not yet written is not written.
+//!
+//! Pub/sub traffic (see `pubsub`) is no request's reply: a push, or under
+//! RESP2 an array that comes while no ordinary reply is due (the client
+//! sends no ordinary command while a RESP2 connection is subscribed). It
+//! goes to the client's sink; a SUBSCRIBE-like request counts its
+//! confirmations off it.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -14,38 +20,85 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoreError, Reason};
+use crate::pubsub::{self, Kind, Sink, Traffic};
 use crate::resp::{Parser, Value};
 use crate::transport::Stream;
 
 pub type Reply = Result<Value, CoreError>;
 
+/// What a request's packed bytes are answered with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// One command, one reply.
+    One,
+    /// n commands (n ≥ 1), answered together with an array of n replies.
+    Batch(usize),
+    /// A SUBSCRIBE-like command naming n channels: answered with the array
+    /// of its n confirmations, or with an error reply.
+    PubSub(Kind, usize),
+}
+
 struct Request {
     packed: Vec<u8>,
-    /// `Some(n)`: a batch of n commands, answered with an array.
-    batch: Option<usize>,
+    expect: Expect,
     reply: oneshot::Sender<Reply>,
 }
 
 /// A request written and waiting for its replies.
 struct Waiting {
     reply: oneshot::Sender<Reply>,
-    /// A batch: its replies so far, and how many are still to come.
-    batch: Option<(Vec<Value>, usize)>,
+    /// What it takes; for a batch or pub/sub request, how many are still to
+    /// come, and what came so far.
+    expect: Expect,
+    left: usize,
+    got: Vec<Value>,
 }
 
 impl Waiting {
+    fn new(reply: oneshot::Sender<Reply>, expect: Expect) -> Waiting {
+        let left = match expect {
+            Expect::One => 1,
+            Expect::Batch(n) | Expect::PubSub(_, n) => n.max(1),
+        };
+        let got = match expect {
+            Expect::One => Vec::new(),
+            _ => Vec::with_capacity(left),
+        };
+        Waiting {
+            reply,
+            expect,
+            left,
+            got,
+        }
+    }
+
+    fn pubsub_kind(&self) -> Option<Kind> {
+        match self.expect {
+            Expect::PubSub(kind, _) => Some(kind),
+            _ => None,
+        }
+    }
+
     /// Takes one reply; gives the whole answer once it is complete.
     fn take(&mut self, value: Value) -> Option<Value> {
-        let Some((got, left)) = &mut self.batch else {
+        if self.expect == Expect::One {
             return Some(value);
-        };
+        }
         // A caller that gave up still has its replies read, not kept.
         if !self.reply.is_closed() {
-            got.push(value);
+            got_push(&mut self.got, value);
         }
-        *left -= 1;
-        (*left == 0).then(|| Value::Array(std::mem::take(got)))
+        self.left -= 1;
+        (self.left == 0).then(|| Value::Array(std::mem::take(&mut self.got)))
     }
+}
+
+fn got_push(got: &mut Vec<Value>, value: Value) {
+    // A confirmation pushed under RESP3 is kept as the array it is.
+    got.push(match value {
+        Value::Push(items) => Value::Array(items),
+        other => other,
+    });
 }
 
 /// The sending side; cheap to clone.
@@ -68,20 +121,13 @@ const YIELD_EVERY: u32 = 64;
 impl Connection {
     /// Queues a packed command; the receiver gets its reply (an error reply
     /// is `Ok(Value::Error)`), or why the connection ended first.
-    pub fn send(&self, packed: Vec<u8>) -> oneshot::Receiver<Reply> {
-        self.send_batch(packed, None)
-    }
-
-    /// With `Some(n)`, `packed` holds n commands (n ≥ 1) sent as one
-    /// request: written together, and answered with one array of their
-    /// replies in order (error replies in their slots).
-    pub fn send_batch(&self, packed: Vec<u8>, batch: Option<usize>) -> oneshot::Receiver<Reply> {
+    pub fn send(&self, packed: Vec<u8>, expect: Expect) -> oneshot::Receiver<Reply> {
         let (reply, receiver) = oneshot::channel();
         // If the driver is gone the request is dropped with its sender,
         // and the receiver reports that.
         let _ = self.requests.send(Request {
             packed,
-            batch: batch.map(|n| n.max(1)),
+            expect,
             reply,
         });
         receiver
@@ -89,10 +135,15 @@ impl Connection {
 }
 
 /// Starts driving `stream`; `parser` and `pending` carry over what the
-/// handshake read.
-pub fn start(stream: Box<dyn Stream>, parser: Parser, pending: BytesMut) -> (Connection, Driver) {
+/// handshake read; pub/sub traffic goes to `sink`.
+pub fn start(
+    stream: Box<dyn Stream>,
+    parser: Parser,
+    pending: BytesMut,
+    sink: Sink,
+) -> (Connection, Driver) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let driver = Box::pin(drive(stream, rx, parser, pending));
+    let driver = Box::pin(drive(stream, rx, parser, pending, sink));
     (Connection { requests: tx }, driver)
 }
 
@@ -101,6 +152,7 @@ async fn drive(
     mut requests: mpsc::UnboundedReceiver<Request>,
     mut parser: Parser,
     mut rbuf: BytesMut,
+    sink: Sink,
 ) -> CoreError {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut inflight: VecDeque<Waiting> = VecDeque::new();
@@ -117,7 +169,7 @@ async fn drive(
         // buffer a huge reply grew is let go once empty (its capacity is
         // measured before dispatch: BytesMut counts only what is ahead).
         let grown = rbuf.capacity() > READ_KEEP;
-        if let Err(why) = dispatch(&mut parser, &mut rbuf, &mut inflight) {
+        if let Err(why) = dispatch(&mut parser, &mut rbuf, &mut inflight, &sink) {
             break why;
         }
         if grown && rbuf.is_empty() {
@@ -188,10 +240,7 @@ async fn drive(
                     } else {
                         wbuf.extend_from_slice(&request.packed);
                     }
-                    inflight.push_back(Waiting {
-                        reply: request.reply,
-                        batch: request.batch.map(|n| (Vec::with_capacity(n), n)),
-                    });
+                    inflight.push_back(Waiting::new(request.reply, request.expect));
                 }
             },
         }
@@ -200,32 +249,73 @@ async fn drive(
     reason
 }
 
-/// Answers the requests in flight with every complete reply in `rbuf`.
+/// Answers the requests in flight with every complete reply in `rbuf`,
+/// and passes pub/sub traffic to `sink`.
 fn dispatch(
     parser: &mut Parser,
     rbuf: &mut BytesMut,
     inflight: &mut VecDeque<Waiting>,
+    sink: &Sink,
 ) -> Result<(), CoreError> {
     while let Some(value) = parser
         .next(rbuf)
         .map_err(|e| CoreError::Protocol(e.to_string()))?
     {
-        // Push messages are not replies; nothing subscribes on this
-        // connection (yet), so they are dropped.
-        if let Value::Push(_) = value {
-            continue;
-        }
-        let Some(front) = inflight.front_mut() else {
-            return Err(CoreError::Protocol(
-                "protocol error: a reply arrived with no request waiting".to_owned(),
-            ));
-        };
-        // A batch whose caller gave up still takes its replies here.
-        if let Some(done) = front.take(value) {
-            if let Some(waiting) = inflight.pop_front() {
-                let _ = waiting.reply.send(Ok(done)); // a caller that gave up is gone
+        route(value, inflight, sink)?;
+    }
+    Ok(())
+}
+
+fn route(value: Value, inflight: &mut VecDeque<Waiting>, sink: &Sink) -> Result<(), CoreError> {
+    let pushed = matches!(value, Value::Push(_));
+    let waiting_kind = inflight.front().and_then(Waiting::pubsub_kind);
+    if !pushed {
+        match (inflight.front(), waiting_kind) {
+            // An ordinary reply (or a batch's), or a pub/sub command's
+            // refusal: the front request's.
+            (Some(_), None) => return answer_front(inflight, value),
+            (Some(_), Some(_)) if matches!(value, Value::Error(_)) => {
+                return answer_front_with(inflight, value);
             }
+            (None, _) if pubsub::classify(&value).is_none() => {
+                return Err(CoreError::Protocol(
+                    "protocol error: a reply arrived with no request waiting".to_owned(),
+                ));
+            }
+            _ => {}
         }
+    }
+    // Pub/sub traffic: Perl gets it all; a confirmation also counts for the
+    // SUBSCRIBE-like request it answers.
+    sink.forward(&value);
+    if let (Some(Traffic::Confirmation(kind)), Some(want)) =
+        (pubsub::classify(&value), waiting_kind)
+    {
+        if kind == want {
+            answer_front(inflight, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives the front request one more of its replies.
+fn answer_front(inflight: &mut VecDeque<Waiting>, value: Value) -> Result<(), CoreError> {
+    let Some(front) = inflight.front_mut() else {
+        return Ok(());
+    };
+    // A batch whose caller gave up still takes its replies here.
+    if let Some(done) = front.take(value) {
+        if let Some(waiting) = inflight.pop_front() {
+            let _ = waiting.reply.send(Ok(done)); // a caller that gave up is gone
+        }
+    }
+    Ok(())
+}
+
+/// Ends the front request with this reply (a pub/sub command's refusal).
+fn answer_front_with(inflight: &mut VecDeque<Waiting>, value: Value) -> Result<(), CoreError> {
+    if let Some(waiting) = inflight.pop_front() {
+        let _ = waiting.reply.send(Ok(value));
     }
     Ok(())
 }
@@ -312,32 +402,44 @@ pub async fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::completion::Completions;
 
-    fn waiting(batch: Option<usize>) -> (Waiting, oneshot::Receiver<Reply>) {
+    fn waiting(expect: Expect) -> (Waiting, oneshot::Receiver<Reply>) {
         let (reply, rx) = oneshot::channel();
-        let batch = batch.map(|n| (Vec::with_capacity(n), n));
-        (Waiting { reply, batch }, rx)
+        (Waiting::new(reply, expect), rx)
     }
 
     fn answer(rx: &mut oneshot::Receiver<Reply>) -> Option<Value> {
         rx.try_recv().ok().and_then(Result::ok)
     }
 
+    fn sink() -> (Sink, std::sync::Arc<Completions>) {
+        let out = Completions::new().expect("wake fd");
+        (Sink::new(std::sync::Arc::clone(&out), 7), out)
+    }
+
+    fn feed(inflight: &mut VecDeque<Waiting>, sink: &Sink, bytes: &[u8]) -> Result<(), CoreError> {
+        let mut parser = Parser::new();
+        let mut rbuf = BytesMut::from(bytes);
+        dispatch(&mut parser, &mut rbuf, inflight, sink)
+    }
+
     #[test]
     fn replies_answer_batches_and_commands_in_order() {
+        let (sink, _) = sink();
         let mut parser = Parser::new();
         let mut inflight = VecDeque::new();
-        let (one, mut rx_one) = waiting(None);
-        let (three, mut rx_three) = waiting(Some(3));
-        let (last, mut rx_last) = waiting(None);
+        let (one, mut rx_one) = waiting(Expect::One);
+        let (three, mut rx_three) = waiting(Expect::Batch(3));
+        let (last, mut rx_last) = waiting(Expect::One);
         inflight.extend([one, three, last]);
         // Half of the batch's replies first: nobody past it is answered.
         let mut rbuf = BytesMut::from(&b":1\r\n+OK\r\n-ERR no\r\n"[..]);
-        dispatch(&mut parser, &mut rbuf, &mut inflight).expect("dispatch");
+        dispatch(&mut parser, &mut rbuf, &mut inflight, &sink).expect("dispatch");
         assert_eq!(answer(&mut rx_one), Some(Value::Int(1)));
         assert_eq!(answer(&mut rx_three), None, "the batch waits for its third");
         rbuf.extend_from_slice(b"$1\r\nx\r\n:9\r\n");
-        dispatch(&mut parser, &mut rbuf, &mut inflight).expect("dispatch");
+        dispatch(&mut parser, &mut rbuf, &mut inflight, &sink).expect("dispatch");
         assert_eq!(
             answer(&mut rx_three),
             Some(Value::Array(vec![
@@ -352,22 +454,93 @@ mod tests {
 
     #[test]
     fn a_batch_whose_caller_gave_up_still_takes_its_replies() {
-        let mut parser = Parser::new();
+        let (sink, _) = sink();
         let mut inflight = VecDeque::new();
-        let (gone, rx_gone) = waiting(Some(2));
+        let (gone, rx_gone) = waiting(Expect::Batch(2));
         drop(rx_gone);
-        let (next, mut rx_next) = waiting(None);
+        let (next, mut rx_next) = waiting(Expect::One);
         inflight.extend([gone, next]);
-        let mut rbuf = BytesMut::from(&b":1\r\n:2\r\n:3\r\n"[..]);
-        dispatch(&mut parser, &mut rbuf, &mut inflight).expect("dispatch");
+        feed(&mut inflight, &sink, b":1\r\n:2\r\n:3\r\n").expect("dispatch");
         assert_eq!(answer(&mut rx_next), Some(Value::Int(3)), "not 1 or 2");
     }
 
     #[test]
     fn a_reply_nobody_asked_for_is_a_protocol_error() {
-        let mut parser = Parser::new();
+        let (sink, _) = sink();
         let mut inflight = VecDeque::new();
-        let mut rbuf = BytesMut::from(&b":1\r\n"[..]);
-        assert!(dispatch(&mut parser, &mut rbuf, &mut inflight).is_err());
+        assert!(feed(&mut inflight, &sink, b":1\r\n").is_err());
+    }
+
+    #[test]
+    fn resp2_subscribe_counts_its_confirmations_and_passes_messages_on() {
+        let (sink, out) = sink();
+        let mut inflight = VecDeque::new();
+        let (before, mut rx_before) = waiting(Expect::One);
+        let (sub, mut rx_sub) = waiting(Expect::PubSub(Kind::Subscribe, 2));
+        inflight.extend([before, sub]);
+        feed(
+            &mut inflight,
+            &sink,
+            // the reply to the command sent before; the first channel's
+            // confirmation; a message on it; the second confirmation; a
+            // message with nothing waiting
+            b"*3\r\n$7\r\nmessage\r\n$1\r\nz\r\n$1\r\nz\r\n\
+              *3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n\
+              *3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n\
+              *3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n\
+              *3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$2\r\nho\r\n",
+        )
+        .expect("dispatch");
+        let text = |t: &[u8]| Value::Bytes(t.to_vec());
+        assert_eq!(
+            answer(&mut rx_before),
+            Some(Value::Array(vec![text(b"message"), text(b"z"), text(b"z")])),
+            "an ordinary reply that looks like a message is still a reply"
+        );
+        let Some(Value::Array(confirmed)) = answer(&mut rx_sub) else {
+            panic!("SUBSCRIBE not answered");
+        };
+        assert_eq!(confirmed.len(), 2);
+        assert!(inflight.is_empty());
+        assert_eq!(
+            sink.subscriptions().replay(),
+            vec![(Kind::Subscribe, vec![b"a".to_vec(), b"b".to_vec()])]
+        );
+        let records = out.take();
+        let has = |needle: &[u8]| records.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            records.first() == Some(&b'P') && has(b"hi") && has(b"ho") && has(b"subscribe"),
+            "the confirmations and the messages went to Perl"
+        );
+    }
+
+    #[test]
+    fn resp3_pushes_never_take_a_reply_slot() {
+        let (sink, _) = sink();
+        let mut inflight = VecDeque::new();
+        let (get, mut rx_get) = waiting(Expect::One);
+        inflight.push_back(get);
+        feed(
+            &mut inflight,
+            &sink,
+            b">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nv\r\n",
+        )
+        .expect("dispatch");
+        assert_eq!(answer(&mut rx_get), Some(Value::Bytes(b"v".to_vec())));
+    }
+
+    #[test]
+    fn a_refused_subscribe_takes_its_error() {
+        let (sink, _) = sink();
+        let mut inflight = VecDeque::new();
+        let (sub, mut rx_sub) = waiting(Expect::PubSub(Kind::Subscribe, 1));
+        let (next, mut rx_next) = waiting(Expect::One);
+        inflight.extend([sub, next]);
+        feed(&mut inflight, &sink, b"-NOPERM no\r\n+PONG\r\n").expect("dispatch");
+        assert_eq!(
+            answer(&mut rx_sub),
+            Some(Value::Error(b"NOPERM no".to_vec()))
+        );
+        assert_eq!(answer(&mut rx_next), Some(Value::Bytes(b"PONG".to_vec())));
     }
 }

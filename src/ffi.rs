@@ -308,6 +308,31 @@ pub unsafe extern "C" fn fior_client_commands(
     })
 }
 
+/// Queues SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE or an UNSUBSCRIBE naming its
+/// channels (`count` words, the name first); answered with the array of
+/// the server's confirmations once each name is confirmed.
+///
+/// # Safety
+/// As `fior_client_command`.
+#[no_mangle]
+pub unsafe extern "C" fn fior_client_pubsub(
+    handle: *mut ClientHandle,
+    ptrs: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    id_out: *mut u64,
+    err: *mut FiorError,
+) -> c_int {
+    guard(err, || {
+        with_handle(handle, |h| {
+            let id = next_request_id();
+            h.pubsub(id, &byte_slices(ptrs, lens, count))?;
+            *id_out = id;
+            Ok(FIOR_OK)
+        })
+    })
+}
+
 /// A fresh id, unique in the process (client ids come from here).
 #[no_mangle]
 pub extern "C" fn fior_next_id() -> u64 {

@@ -19,6 +19,7 @@ pub mod connection;
 pub mod deadline;
 pub mod error;
 mod ffi;
+pub mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod runtime;

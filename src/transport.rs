@@ -8,6 +8,7 @@ use tokio::net::{TcpStream, UnixStream};
 use crate::config::{Config, Endpoint};
 use crate::connection::{self, Connection, Driver};
 use crate::error::{CoreError, Reason};
+use crate::pubsub::Sink;
 use crate::resp::{self, Parser};
 use crate::tls;
 
@@ -15,10 +16,11 @@ use crate::tls;
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-pub async fn open(cfg: &Config) -> Result<(Connection, Driver), CoreError> {
+/// Opens a connection; its pub/sub traffic will go to `sink`.
+pub async fn open(cfg: &Config, sink: Sink) -> Result<(Connection, Driver), CoreError> {
     let work = async {
         let stream = open_stream(cfg).await?;
-        handshake(cfg, stream).await
+        handshake(cfg, stream, sink).await
     };
     match cfg.connect_timeout {
         None => work.await,
@@ -97,6 +99,7 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, CoreError> {
 async fn handshake(
     cfg: &Config,
     mut stream: Box<dyn Stream>,
+    sink: Sink,
 ) -> Result<(Connection, Driver), CoreError> {
     let mut commands: Vec<(Vec<Vec<u8>>, bool)> = Vec::new();
     let auth = cfg.password.is_some() || cfg.username.is_some();
@@ -148,7 +151,7 @@ async fn handshake(
     if let Some(refused) = connection::first_refusal(&replies, &must_succeed) {
         return Err(refused);
     }
-    Ok(connection::start(stream, parser, leftover))
+    Ok(connection::start(stream, parser, leftover, sink))
 }
 
 fn words(list: &[&str]) -> Vec<Vec<u8>> {

@@ -40,6 +40,7 @@ use constant {
     EV_ERROR         => 3,
     EV_RECONNECTING  => 4,
     EV_FAILED        => 5,
+    EV_RESUBSCRIBED  => 6,
 };
 
 # Command names, as callers write them, that are never refused.
@@ -69,6 +70,7 @@ my %DEFAULTS = (
     reconnect_jitter        => 0.25,
     reconnect_max_attempts  => 10,
     pipeline_depth          => 10000,
+    max_buffered_messages   => 0,
     auto_pipeline           => 0,
     protocol                => 2,
     otel_include_args       => 1,
@@ -108,6 +110,7 @@ my %CHECK = (
     on_error               => \&_want_code,
     prefix                 => \&_want_string,
     pipeline_depth         => sub { _want_int( @_, 1, 2**31 - 1 ) },
+    max_buffered_messages  => sub { _want_int( @_, 0, 2**31 - 1 ) },
     auto_pipeline          => \&_want_flag,
     protocol               => sub {
         my ($v) = @_;
@@ -547,6 +550,7 @@ sub _detach_core {
         }
     }
     $self->_lost_transaction;
+    $self->_end_subscription;
     delete $Future::IO::Redis::Bridge::CLIENTS{$old};
     Future::IO::Redis::Bridge::fail_client( $old, $err ) if $err;
     delete $Future::IO::Redis::Bridge::INFLIGHT{$old};
@@ -652,6 +656,8 @@ sub command {
             )
         );
     }
+    return _refuse( _subscribed_error( $_[0] ) )
+        if $self->{_subscription} && $self->{protocol} == 2;
     return $self->_auto_queue( \@_ ) if $self->{auto_pipeline};
     $self->_flush_auto               if $self->{_auto};
 
@@ -782,7 +788,8 @@ sub _send_batch {
             )
         );
     }
-    $self->_flush_auto if $self->{_auto};
+    return _refuse( _subscribed_error($what) ) if $self->{_subscription} && $self->{protocol} == 2;
+    $self->_flush_auto                         if $self->{_auto};
     my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
     my $f      = Future::IO::Redis::Bridge::new_future();
     if ( $pin && $pin->[0] != $self->{_id} ) {
@@ -851,7 +858,7 @@ sub _refusal {
         . 'and protocol options'
         if $uc eq 'RESET' || $uc eq 'HELLO';
     return "$uc would turn the shared connection into a subscriber and break reply order;"
-        . ' pub/sub gets its own API in a later version';
+        . ' use the subscribe, psubscribe and ssubscribe methods';
 }
 
 # The typed error for a command the core would not take.
@@ -1265,6 +1272,81 @@ sub _key_iter {
     );
 }
 
+=head2 subscribe, psubscribe, ssubscribe
+
+    my $sub = await $redis->subscribe( 'news', 'alerts' );
+    my $sub = await $redis->psubscribe('log.*');
+    my $sub = await $redis->ssubscribe('orders:{eu}');
+    while ( my $m = await $sub->next ) { ... }
+
+Subscribes and yields the client's L<Future::IO::Redis::Subscription> once
+the server has confirmed every name (calling them again adds to the same
+subscription). Messages come in order, are buffered until read (bounded by
+C<max_buffered_messages>), and survive a reconnect: the core subscribes
+every name again before anything else. Under RESP2 the client can do
+nothing else while subscribed (other commands fail with
+L<Future::IO::Redis::Error::Protocol>); under C<< protocol => 3 >> it can.
+
+=head2 is_pubsub
+
+True while the client has a subscription (from the C<subscribe> call until
+the last name is unsubscribed).
+
+=cut
+
+sub subscribe  { shift->_subscribe( 'SUBSCRIBE',  @_ ) }
+sub psubscribe { shift->_subscribe( 'PSUBSCRIBE', @_ ) }
+sub ssubscribe { shift->_subscribe( 'SSUBSCRIBE', @_ ) }
+
+sub _subscribe {
+    my ( $self, $word, @names ) = @_;
+    croak lc($word) . ': give at least one name' unless @names;
+    require Future::IO::Redis::Subscription;
+    $self->{_subscription} //= Future::IO::Redis::Subscription->new(
+        client     => $self,
+        max_buffer => $self->{max_buffered_messages}
+    );
+    return $self->{_subscription}->_request( $word, @names );
+}
+
+sub is_pubsub { $_[0]{_subscription} ? 1 : 0 }
+
+# A SUBSCRIBE-like command: its future is done once the server confirmed
+# every name (the confirmations themselves reach the subscription through
+# _on_pubsub, before this).
+sub _pubsub_request {
+    my ( $self, $word, @names ) = @_;
+    if ( $self->{_closed} ) {
+        return _refuse(
+            Future::IO::Redis::Error::Disconnected->new(
+                message => "$word: not connected (disconnect was called)",
+                reason  => 'client_disconnect'
+            )
+        );
+    }
+    $self->_flush_auto if $self->{_auto};
+    my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
+    my $f      = Future::IO::Redis::Bridge::new_future();
+    my ( $status, @detail ) = $handle->pubsub( $word, @names );
+    return $f->fail( _command_error( [ $word, @names ], @detail ) ) if $status;
+    return $self->_track( $detail[0], $f, $word );
+}
+
+sub _subscribed_error {
+    my ($name) = @_;
+    return Future::IO::Redis::Error::Protocol->new( message => ( $name // 'command' )
+            . ': the connection is in RESP2 pubsub mode (subscribed); '
+            . 'unsubscribe first, use another client, or protocol => 3' );
+}
+
+# Pub/sub traffic from the core, in the server's order.
+sub _on_pubsub {
+    my ( $self, $value ) = @_;
+    my $sub = $self->{_subscription} or return;
+    $sub->_traffic($value);
+    return;
+}
+
 # A SELECT, CLIENT SETNAME or AUTH the server accepted (src/session.rs): the
 # core replays it on reconnect, and the options here follow, so a client
 # rebuilt after disconnect or fork keeps it too.
@@ -1277,6 +1359,14 @@ sub _on_session {
         $self->{username} = $what == 5 ? $a : undef;
         $self->{password} = $b;
     }
+    return;
+}
+
+# The subscription is over (a drop without reconnect, disconnect, fork).
+sub _end_subscription {
+    my ($self) = @_;
+    my $sub = delete $self->{_subscription} or return;
+    $sub->_close;
     return;
 }
 
@@ -1309,10 +1399,14 @@ sub _on_event {
     elsif ( $event == EV_DISCONNECTED ) {
         $self->{_connected} = 0;
         $self->_lost_transaction;    # a new connection has no MULTI or WATCH
+        $self->_end_subscription unless $self->{reconnect};
         $self->_callback( on_disconnect => 'connection_lost' );
     }
     elsif ( $event == EV_ERROR ) {
         $self->_callback( on_error => $error );
+    }
+    elsif ( $event == EV_RESUBSCRIBED ) {
+        $self->{_subscription}->_resubscribed if $self->{_subscription};
     }
     elsif ( $event == EV_RECONNECTING ) {
         $self->{_reconnect_attempts}++;

@@ -23,6 +23,7 @@ use constant {
     TAG_ERROR   => 2,
     TAG_EVENT   => 3,
     TAG_SESSION => 4,
+    TAG_PUBSUB  => 5,
 };
 
 my $PID    = 0;     # the process this state belongs to
@@ -264,6 +265,11 @@ sub drain {
     push @QUEUE, @{ Future::IO::Redis::_XS::drain() };
     while (@QUEUE) {
         my ( $tag, $id, $payload ) = splice @QUEUE, 0, 3;
+        if ( $tag == TAG_PUBSUB ) {
+            my $client = $CLIENTS{$id} or next;
+            $client->_on_pubsub($payload);
+            next;
+        }
         if ( $tag == TAG_SESSION ) {
             my $client = $CLIENTS{$id} or next;
             $client->_on_session(@$payload);

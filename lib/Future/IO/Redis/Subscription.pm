@@ -1,0 +1,371 @@
+package Future::IO::Redis::Subscription;
+
+use strict;
+use warnings;
+use 5.018;
+
+our $VERSION = '0.001';
+
+use Carp         qw(croak);
+use Scalar::Util qw(blessed weaken);
+
+our @CARP_NOT = ('Future::IO::Redis');
+
+# Confirmation words, and the set each one changes.
+my %CONFIRMS = (
+    subscribe    => [ channels         => 1 ],
+    unsubscribe  => [ channels         => 0 ],
+    psubscribe   => [ patterns         => 1 ],
+    punsubscribe => [ patterns         => 0 ],
+    ssubscribe   => [ sharded_channels => 1 ],
+    sunsubscribe => [ sharded_channels => 0 ],
+);
+
+sub new {
+    my ( $class, %args ) = @_;
+    my $self = bless {
+        client           => $args{client},
+        max_buffer       => $args{max_buffer} || 0,
+        channels         => {},
+        patterns         => {},
+        sharded_channels => {},
+        pending          => 0,                     # subscribe/unsubscribe requests not yet answered
+        buffer           => [],                    # messages not yet taken
+        waiters          => [],                    # next() calls waiting for a message
+        on_reconnect     => [],
+        closed           => 0,
+    }, $class;
+
+    # The client keeps the subscription; the subscription must not keep the
+    # client (dropping the client ends both).
+    weaken( $self->{client} );
+    return $self;
+}
+
+sub channels         { [ sort keys %{ $_[0]{channels} } ] }
+sub patterns         { [ sort keys %{ $_[0]{patterns} } ] }
+sub sharded_channels { [ sort keys %{ $_[0]{sharded_channels} } ] }
+
+sub channel_count {
+    my ($self) = @_;
+    return
+          scalar( keys %{ $self->{channels} } )
+        + scalar( keys %{ $self->{patterns} } )
+        + scalar( keys %{ $self->{sharded_channels} } );
+}
+
+sub is_closed { $_[0]{closed} ? 1 : 0 }
+
+# --- more channels, fewer channels ------------------------------------------
+
+sub subscribe  { shift->_request( 'SUBSCRIBE',  @_ ) }
+sub psubscribe { shift->_request( 'PSUBSCRIBE', @_ ) }
+sub ssubscribe { shift->_request( 'SSUBSCRIBE', @_ ) }
+
+sub unsubscribe  { shift->_leave( 'UNSUBSCRIBE',  'channels',         @_ ) }
+sub punsubscribe { shift->_leave( 'PUNSUBSCRIBE', 'patterns',         @_ ) }
+sub sunsubscribe { shift->_leave( 'SUNSUBSCRIBE', 'sharded_channels', @_ ) }
+
+# No names: every one of that kind (nothing to send when there is none).
+sub _leave {
+    my ( $self, $word, $set, @names ) = @_;
+    @names = sort keys %{ $self->{$set} } unless @names;
+    return Future::IO::Redis::Bridge::new_future()->done($self) unless @names;
+    return $self->_request( $word, @names );
+}
+
+sub _request {
+    my ( $self, $word, @names ) = @_;
+    my $client = $self->{client};
+    return Future::IO::Redis::Bridge::failed_future(
+        Future::IO::Redis::Error::Disconnected->new(
+            message => lc($word) . ': the subscription is closed',
+            reason  => 'closed'
+        )
+    ) if $self->{closed} || !$client;
+    $self->{pending}++;
+    return $client->_pubsub_request( $word, @names )->followed_by(
+        sub {
+            my ($f) = @_;
+            $self->{pending}--;
+            $self->_close_if_done;
+            return $f->is_done ? Future::IO::Redis::Bridge::new_future()->done($self) : $f;
+        }
+    );
+}
+
+# --- traffic from the core ---------------------------------------------------
+
+# A confirmation or a message, in the order the server sent them.
+sub _traffic {
+    my ( $self, $value ) = @_;
+    return unless ref $value eq 'ARRAY';
+    my ( $kind, @rest ) = @$value;
+    if ( my $confirms = $CONFIRMS{ $kind // '' } ) {
+        my ( $set, $on ) = @$confirms;
+        my $name = $rest[0];
+        return unless defined $name;
+        if ($on) { $self->{$set}{$name} = 1 }
+        else     { delete $self->{$set}{$name} }
+        return;
+    }
+    my $message
+        = $kind eq 'message'  ? { type => 'message',  channel => $rest[0], data => $rest[1] }
+        : $kind eq 'smessage' ? { type => 'smessage', channel => $rest[0], data => $rest[1] }
+        : $kind eq 'pmessage'
+        ? { type => 'pmessage', pattern => $rest[0], channel => $rest[1], data => $rest[2] }
+        : return;    # anything else (RESP3 pushes of other kinds) is not ours
+    $message->{pattern} //= undef;
+    return if $self->{closed};
+    push @{ $self->{buffer} }, $message;
+    $self->_deliver;
+    return;
+}
+
+# Hands buffered messages to waiting next() calls or to the callback.
+sub _deliver {
+    my ($self) = @_;
+    my $buffer = $self->{buffer};
+    if ( my $code = $self->{on_message} ) {
+        while ( @$buffer && !$self->{busy} ) {
+            my $message = shift @$buffer;
+            my $result  = eval { $code->( $message, $self ) };
+            warn "Future::IO::Redis::Subscription: on_message callback died: $@" if $@;
+
+            # Back-pressure: the next message waits for the callback's future.
+            if ( blessed $result && $result->isa('Future') && !$result->is_ready ) {
+                $self->{busy} = $result;
+                weaken( my $weak = $self );
+                $result->on_ready(
+                    sub {
+                        return unless $weak;
+                        delete $weak->{busy};
+                        $weak->_deliver;
+                    }
+                );
+            }
+        }
+    }
+    else {
+        while ( @$buffer && @{ $self->{waiters} } ) {
+            my $f = shift @{ $self->{waiters} };
+            next if $f->is_ready;    # cancelled
+            $f->done( shift @$buffer );
+        }
+    }
+    $self->_overflow if $self->{max_buffer} && @$buffer > $self->{max_buffer};
+    return;
+}
+
+# More unread messages than allowed: fail loudly, never drop quietly.
+sub _overflow {
+    my ($self) = @_;
+    my $error = Future::IO::Redis::Error->new(
+        message => sprintf(
+            'subscription buffer overflow: more than %d messages not read; '
+                . 'the subscription was closed (read faster, or raise max_buffered_messages)',
+            $self->{max_buffer}
+        )
+    );
+    warn 'Future::IO::Redis: ' . $error->message . "\n";
+    $self->{error} = $error;
+    my $client = $self->{client};
+    $self->_close;
+    if ($client) {
+        for my $set (qw(channels patterns sharded_channels)) {
+            next unless keys %{ $self->{$set} };
+            my %word = (
+                channels         => 'UNSUBSCRIBE',
+                patterns         => 'PUNSUBSCRIBE',
+                sharded_channels => 'SUNSUBSCRIBE'
+            );
+            $client->_pubsub_request( $word{$set}, sort keys %{ $self->{$set} } )->retain;
+        }
+    }
+    return;
+}
+
+# Nothing subscribed and nothing on its way: the subscription is over.
+sub _close_if_done {
+    my ($self) = @_;
+    $self->_close if !$self->{pending} && !$self->channel_count;
+    return;
+}
+
+# Ends the subscription: waiting next() calls get undef (or the overflow
+# error); the client may run other commands again.
+sub _close {
+    my ($self) = @_;
+    return if $self->{closed};
+    $self->{closed} = 1;
+    my $client = $self->{client};
+    delete $client->{_subscription}
+        if $client && $client->{_subscription} && $client->{_subscription} == $self;
+    for my $f ( splice @{ $self->{waiters} } ) {
+        next if $f->is_ready;
+        $self->{error} ? $f->fail( $self->{error} ) : $f->done(undef);
+    }
+    return;
+}
+
+# The connection came back and the core re-subscribed everything.
+sub _resubscribed {
+    my ($self) = @_;
+    for my $code ( @{ $self->{on_reconnect} } ) {
+        eval { $code->($self); 1 }
+            or warn "Future::IO::Redis::Subscription: on_reconnect callback died: $@";
+    }
+    return;
+}
+
+# --- reading -----------------------------------------------------------------
+
+sub next {
+    my ($self) = @_;
+    croak 'next: this subscription delivers to its on_message callback' if $self->{on_message};
+    my $f = Future::IO::Redis::Bridge::new_future();
+    return $f->done( shift @{ $self->{buffer} } ) if @{ $self->{buffer} };
+    return $f->fail( $self->{error} )             if $self->{error};
+    return $f->done(undef)                        if $self->{closed};
+    push @{ $self->{waiters} }, $f;
+    return $f;
+}
+
+sub next_message {
+    my ($self) = @_;
+    return $self->next->transform(
+        done => sub {
+            my ($m) = @_;
+            return undef unless $m;
+            return {
+                type    => $m->{type},
+                channel => $m->{channel},
+                message => $m->{data},
+                pattern => $m->{pattern}
+            };
+        }
+    );
+}
+
+sub on_message {
+    my ( $self, $code ) = @_;
+    croak 'on_message: give a code reference' unless ref $code eq 'CODE';
+    $self->{on_message} = $code;
+    $self->_deliver;
+    return $self;
+}
+
+sub on_reconnect {
+    my ( $self, $code ) = @_;
+    croak 'on_reconnect: give a code reference' unless ref $code eq 'CODE';
+    push @{ $self->{on_reconnect} }, $code;
+    return $self;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Future::IO::Redis::Subscription - pub/sub messages, in order, across reconnects
+
+=head1 SYNOPSIS
+
+    my $sub = await $redis->subscribe( 'news', 'alerts' );
+    await $sub->psubscribe('log.*');
+
+    while ( my $m = await $sub->next ) {
+        say "$m->{channel}: $m->{data}";       # pmessage: $m->{pattern} too
+        last if $m->{data} eq 'bye';
+    }
+    await $sub->unsubscribe;                   # every channel
+
+    # or a callback; a returned future holds back the next message
+    $sub->on_message( async sub {
+        my ($m) = @_;
+        await store($m);
+    } );
+    $sub->on_reconnect( sub { warn "re-subscribed\n" } );
+
+=head1 DESCRIPTION
+
+What L<Future::IO::Redis/subscribe>, C<psubscribe> and C<ssubscribe> yield
+once the server has confirmed the names. A client has one subscription at a
+time; subscribing again adds to it.
+
+Messages are kept in the order the server sent them until they are read:
+none is dropped or reordered because the reader is slow. The client's
+C<max_buffered_messages> option bounds how many may wait: past it the
+subscription fails loudly (a warning, C<next> fails with a
+L<Future::IO::Redis::Error>, the client unsubscribes) rather than losing
+messages quietly or growing without end.
+
+With C<reconnect>, a dropped connection is re-established and every
+channel, pattern and sharded channel is subscribed again before anything
+else is sent on it; then C<on_reconnect> callbacks run. Messages published
+while the connection was down are lost (Redis pub/sub keeps nothing).
+Without C<reconnect>, a drop ends the subscription.
+
+Under RESP2 a subscribed connection can do nothing else: while the client
+has a subscription (from the C<subscribe> call until the last name is
+unsubscribed) its other commands fail with
+L<Future::IO::Redis::Error::Protocol>. Under C<< protocol => 3 >> the
+client keeps working as usual. Channel names are never prefixed.
+
+=head1 METHODS
+
+=head2 next
+
+    $message = await $sub->next;
+
+The next message, C<< { type => 'message' | 'pmessage' | 'smessage',
+channel, pattern, data } >> (C<pattern> is undef except for pmessage), or
+C<undef> once the subscription is over.
+
+=head2 next_message
+
+The same as C<< { type, channel, message, pattern } >>.
+
+=head2 on_message
+
+    $sub->on_message( sub { my ( $message, $sub ) = @_; ... } );
+
+Delivers every message, buffered ones first, to the callback instead of
+C<next>. When it returns a future that is not ready, the next message waits
+for it (they are buffered meanwhile). A callback that dies is reported with
+C<warn>.
+
+=head2 on_reconnect
+
+    $sub->on_reconnect( sub { my ($sub) = @_; ... } );
+
+Called after a reconnect has restored every subscription.
+
+=head2 subscribe, psubscribe, ssubscribe
+
+More names; yield the subscription once confirmed.
+
+=head2 unsubscribe, punsubscribe, sunsubscribe
+
+    await $sub->unsubscribe('news');
+    await $sub->unsubscribe;    # every channel
+
+Fewer names; without names, every one of that kind. When nothing is left
+the subscription is over: C<next> yields C<undef>, C<is_closed> is true,
+and the client can subscribe afresh (a new subscription object).
+
+=head2 channels, patterns, sharded_channels, channel_count
+
+The names the server has confirmed (sorted array references), and how many
+in all.
+
+=head2 is_closed
+
+True once the subscription is over.
+
+=head1 SEE ALSO
+
+L<Future::IO::Redis>.
+
+=cut
