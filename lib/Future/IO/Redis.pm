@@ -1287,12 +1287,31 @@ every name again before anything else. Under RESP2 the client can do
 nothing else while subscribed (other commands fail with
 L<Future::IO::Redis::Error::Protocol>); under C<< protocol => 3 >> it can.
 
+=head2 unsubscribe, punsubscribe, sunsubscribe
+
+    await $redis->unsubscribe('news');
+    await $redis->unsubscribe;      # every channel
+
+The same as on the client's subscription (nothing to do when there is
+none).
+
 =head2 is_pubsub
 
 True while the client has a subscription (from the C<subscribe> call until
 the last name is unsubscribed).
 
 =cut
+
+sub unsubscribe  { shift->_unsubscribe( 'unsubscribe',  @_ ) }
+sub punsubscribe { shift->_unsubscribe( 'punsubscribe', @_ ) }
+sub sunsubscribe { shift->_unsubscribe( 'sunsubscribe', @_ ) }
+
+sub _unsubscribe {
+    my ( $self, $method, @names ) = @_;
+    my $sub = $self->{_subscription}
+        or return Future::IO::Redis::Bridge::new_future()->done;
+    return $sub->$method(@names);
+}
 
 sub subscribe  { shift->_subscribe( 'SUBSCRIBE',  @_ ) }
 sub psubscribe { shift->_subscribe( 'PSUBSCRIBE', @_ ) }
