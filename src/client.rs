@@ -251,6 +251,8 @@ struct Done {
     id: u64,
     result: Result<Value, CoreError>,
     batch: bool,
+    /// A SUBSCRIBE-like request (counted in `pubsub_inflight`).
+    pubsub: bool,
     effects: Vec<(usize, Effect)>,
 }
 
@@ -324,6 +326,8 @@ struct ClientTask {
     sink: Sink,
     /// Subscriptions a reconnect is restoring, not yet confirmed.
     resubscribing: usize,
+    /// SUBSCRIBE-like requests not yet answered.
+    pubsub_inflight: usize,
 }
 
 impl ClientTask {
@@ -343,6 +347,7 @@ impl ClientTask {
             generation: 0,
             sink: Sink::new(Arc::clone(&out), client_id),
             resubscribing: 0,
+            pubsub_inflight: 0,
             out,
         }
     }
@@ -380,6 +385,21 @@ impl ClientTask {
     fn on_done(&mut self, done: Done) {
         if done.id == RESUBSCRIBE {
             return self.on_resubscribed(done.result);
+        }
+        if done.pubsub {
+            self.pubsub_inflight = self.pubsub_inflight.saturating_sub(1);
+            // Confirmations may yet come: what the connection is subscribed
+            // to is unknown, and under RESP2 a message could then be taken
+            // for a reply. Start again from what was confirmed.
+            if matches!(
+                done.result,
+                Err(CoreError::Timeout {
+                    maybe_executed: true,
+                    ..
+                })
+            ) {
+                self.reset("a SUBSCRIBE-like command timed out");
+            }
         }
         for (index, effect) in done.effects {
             let item = match (&done.result, done.batch) {
@@ -434,6 +454,7 @@ impl ClientTask {
                     id: RESUBSCRIBE,
                     result,
                     batch: false,
+                    pubsub: false,
                     effects: Vec::new(),
                 }
             }));
@@ -559,6 +580,19 @@ impl ClientTask {
             effects,
             pin,
         } = command;
+        // A RESP2 connection that is (or is about to be) subscribed answers
+        // nothing else, and its messages would be taken for replies. (Perl
+        // refuses these first; this keeps the reply order safe regardless.)
+        let subscribed = self.pubsub_inflight > 0 || !self.sink.subscriptions().is_empty();
+        if self.cfg.protocol == 2 && subscribed && !matches!(expect, Expect::PubSub(..)) {
+            self.out.error(
+                id,
+                &CoreError::Protocol(format!(
+                    "{name}: the connection is in RESP2 pubsub mode (subscribed)"
+                )),
+            );
+            return;
+        }
         if let Some(wanted) = pin {
             if !matches!(self.link, Link::Up { .. }) || self.generation != wanted {
                 let lost = CoreError::Connection(
@@ -592,12 +626,16 @@ impl ClientTask {
         };
         // A deadline past what the clock can hold means none.
         let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
+        if matches!(expect, Expect::PubSub(..)) {
+            self.pubsub_inflight += 1; // until its Done
+        }
         let run = run_command(id, name, source, packed, expect, deadline);
         self.inflight
             .push(Box::pin(run.map(move |(id, result)| Done {
                 id,
                 result,
                 batch: matches!(expect, Expect::Batch(_)),
+                pubsub: matches!(expect, Expect::PubSub(..)),
                 effects,
             })));
     }

@@ -84,14 +84,21 @@ sub _request {
         )
     ) if $self->{closed} || !$client;
     $self->{pending}++;
-    return $client->_pubsub_request( $word, @names )->followed_by(
+    my $sent = $client->_pubsub_request( $word, @names );
+    my $out  = Future::IO::Redis::Bridge::new_future();
+
+    # on_ready, not a sequence future: the count must drop even when the
+    # caller cancels (the server answers all the same).
+    $sent->on_ready(
         sub {
             my ($f) = @_;
             $self->{pending}--;
             $self->_close_if_done;
-            return $f->is_done ? Future::IO::Redis::Bridge::new_future()->done($self) : $f;
+            return if $out->is_ready;
+            $f->is_done ? $out->done($self) : $out->fail( $f->failure );
         }
     );
+    return $out;
 }
 
 # --- traffic from the core ---------------------------------------------------
@@ -116,7 +123,7 @@ sub _traffic {
         ? { type => 'pmessage', pattern => $rest[0], channel => $rest[1], data => $rest[2] }
         : return;    # anything else (RESP3 pushes of other kinds) is not ours
     $message->{pattern} //= undef;
-    return if $self->{closed};
+    return if $self->{closed} || $self->{error};
     push @{ $self->{buffer} }, $message;
     $self->_deliver;
     return;
@@ -168,20 +175,17 @@ sub _overflow {
         )
     );
     warn 'Future::IO::Redis: ' . $error->message . "\n";
-    $self->{error} = $error;
-    my $client = $self->{client};
-    $self->_close;
-    if ($client) {
-        for my $set (qw(channels patterns sharded_channels)) {
-            next unless keys %{ $self->{$set} };
-            my %word = (
-                channels         => 'UNSUBSCRIBE',
-                patterns         => 'PUNSUBSCRIBE',
-                sharded_channels => 'SUNSUBSCRIBE'
-            );
-            $client->_pubsub_request( $word{$set}, sort keys %{ $self->{$set} } )->retain;
-        }
+    $self->{error}  = $error;
+    $self->{buffer} = [];
+    for my $f ( splice @{ $self->{waiters} } ) {
+        $f->fail($error) unless $f->is_ready;
     }
+
+    # Unsubscribe everything; the subscription stays the client's (so a
+    # RESP2 client sends nothing else) until the server has confirmed.
+    $self->unsubscribe->retain;
+    $self->punsubscribe->retain;
+    $self->sunsubscribe->retain;
     return;
 }
 
