@@ -1295,6 +1295,13 @@ L<Future::IO::Redis::Error::Protocol>); under C<< protocol => 3 >> it can.
 The same as on the client's subscription (nothing to do when there is
 none).
 
+=head2 unsubscribe_all
+
+    await $redis->unsubscribe_all;
+
+Every channel, pattern and sharded channel; the subscription is then over
+(a pool cleans a connection returned subscribed this way).
+
 =head2 is_pubsub
 
 True while the client has a subscription (from the C<subscribe> call until
@@ -1305,6 +1312,14 @@ the last name is unsubscribed).
 sub unsubscribe  { shift->_unsubscribe( 'unsubscribe',  @_ ) }
 sub punsubscribe { shift->_unsubscribe( 'punsubscribe', @_ ) }
 sub sunsubscribe { shift->_unsubscribe( 'sunsubscribe', @_ ) }
+
+sub unsubscribe_all {
+    my ($self) = @_;
+    my $sub = $self->{_subscription}
+        or return Future::IO::Redis::Bridge::new_future()->done;
+    return Future->needs_all( $sub->unsubscribe, $sub->punsubscribe, $sub->sunsubscribe )
+        ->then( sub { Future::IO::Redis::Bridge::new_future()->done } );
+}
 
 sub _unsubscribe {
     my ( $self, $method, @names ) = @_;
@@ -1525,6 +1540,7 @@ L<Future::IO::Redis::Commands> (every command method),
 L<Future::IO::Redis::KeyExtractor> (the prefix),
 L<Future::IO::Redis::Pipeline>, L<Future::IO::Redis::Transaction>,
 L<Future::IO::Redis::Script>, L<Future::IO::Redis::Iterator>,
+L<Future::IO::Redis::Subscription>, L<Future::IO::Redis::Pool>,
 L<Future::IO::Redis::Error>, L<Future::IO::Redis::URI>.
 
 =head1 LICENSE

@@ -1,0 +1,750 @@
+package Future::IO::Redis::Pool;
+
+use strict;
+use warnings;
+use 5.018;
+
+our $VERSION = '0.001';
+
+use Carp         qw(carp croak);
+use Scalar::Util qw(blessed looks_like_number refaddr weaken);
+use Time::HiRes  ();
+
+use Future;
+use Future::AsyncAwait;
+use Future::IO;
+
+use Future::IO::Redis ();
+use Future::IO::Redis::Error;
+
+# Croaks from Future::IO::Redis->new (bad connection options) name the
+# caller of the pool's new.
+our @CARP_NOT = qw(Future::IO::Redis);
+
+# An idle connection older than this (seconds) answers a PING before it is
+# handed out: a connection that looks up may have been dropped meanwhile.
+use constant PING_AFTER => 1;
+
+my %DEFAULTS = (
+    min             => 1,
+    max             => 10,
+    acquire_timeout => 5,
+    idle_timeout    => 60,
+    cleanup_timeout => 5,
+    on_dirty        => 'destroy',
+);
+
+sub new {
+    my ( $class, %args ) = @_;
+    my %opt;
+    for my $key ( keys %DEFAULTS ) {
+        $opt{$key} = exists $args{$key} ? delete $args{$key} : $DEFAULTS{$key};
+    }
+    for my $key (qw(min max)) {
+        croak "$class->new: $key must be a non-negative integer"
+            unless defined $opt{$key} && !ref $opt{$key} && $opt{$key} =~ /\A[0-9]+\z/;
+    }
+    croak "$class->new: max must be at least 1"                          if $opt{max} < 1;
+    croak "$class->new: min ($opt{min}) must not exceed max ($opt{max})" if $opt{min} > $opt{max};
+    for my $key (qw(acquire_timeout idle_timeout cleanup_timeout)) {
+        my $v = $opt{$key};
+        croak "$class->new: $key must be a number of seconds (0 or more)"
+            unless defined $v && !ref $v && looks_like_number($v) && $v >= 0 && $v < 9**9**9;
+    }
+    croak "$class->new: on_dirty must be 'destroy' or 'cleanup'"
+        unless defined $opt{on_dirty}
+        && !ref $opt{on_dirty}
+        && $opt{on_dirty} =~ /\A(?:destroy|cleanup)\z/;
+
+    # The connection options are checked once, by the client itself: a
+    # client that is never connected does no I/O.
+    my $template = eval { Future::IO::Redis->new(%args) };
+    unless ($template) {
+        ( my $why = "$@" ) =~ s/ at \S+ line \d+\.?\n\z//;
+        $why =~ s/\AFuture::IO::Redis->new: //;
+        croak "$class->new: $why";
+    }
+
+    # _gen is bumped on fork: late callbacks of the parent's work see it.
+    return bless {
+        %opt,
+        _options   => \%args,
+        _database  => $template->{database} // 0,
+        _pid       => $$,
+        _idle      => [],                           # [client, idle since], oldest first
+        _active    => {},                           # refaddr => client handed out
+        _waiters   => [],                           # acquire futures, first come first served
+        _pending   => 0,                            # connections being opened, checked or cleaned
+        _busy      => {},                           # the futures of that work, kept alive
+        _destroyed => 0,
+        _gen       => 0,
+    }, $class;
+}
+
+sub min { $_[0]{min} }
+sub max { $_[0]{max} }
+
+sub _now { Time::HiRes::clock_gettime( Time::HiRes::CLOCK_MONOTONIC() ) }
+
+sub _total {
+    my ($self) = @_;
+    return @{ $self->{_idle} } + keys( %{ $self->{_active} } ) + $self->{_pending};
+}
+
+sub _disconnected {
+    my ( $self, $message ) = @_;
+    return Future::IO::Redis::Error::Disconnected->new( message => "pool: $message" );
+}
+
+# --- fork ------------------------------------------------------------------
+
+# In a forked child every connection and waiter is the parent's: forget
+# them (without closing anything: the clients' own fork handling keeps the
+# parent's sockets alone) and start afresh. True when a fork was found.
+sub _check_fork {
+    my ($self) = @_;
+    return 0 if $self->{_pid} == $$;
+    $self->_clear_all_connections;
+    $self->{_pid} = $$;
+    return 1;
+}
+
+sub _clear_all_connections {
+    my ($self) = @_;
+    $self->{_gen}++;
+
+    # A client acquired before the fork may still be released in the child:
+    # remember it (weakly) so that is not taken for a foreign one.
+    for my $conn ( values %{ $self->{_active} } ) {
+        weaken( $self->{_forgotten}{ refaddr $conn } = $conn );
+    }
+    $self->{_idle}    = [];
+    $self->{_active}  = {};
+    $self->{_pending} = 0;
+    $self->{_busy}    = {};
+    delete $self->{_reaper};    # the parent's timer: its callback checks the pid
+    my @waiters = splice @{ $self->{_waiters} };
+    for my $waiter (@waiters) {
+        next if $waiter->is_ready;
+        my $err = $self->_disconnected('the pool was invalidated by fork');
+        eval { $waiter->fail($err); 1 } or warn "Future::IO::Redis::Pool: $@";
+    }
+    return;
+}
+
+# --- acquire ---------------------------------------------------------------
+
+sub acquire {
+    my ($self) = @_;
+    $self->_check_fork;
+    return Future::IO::Redis::Bridge::failed_future(
+        $self->_disconnected('acquire: the pool was shut down') )
+        if $self->{_closed};
+
+    my $f = Future::IO::Redis::Bridge::new_future();
+    if ( my $secs = $self->{acquire_timeout} ) {
+        my $max   = $self->{max};
+        my $timer = Future::IO->sleep($secs)->on_done(
+            sub {
+                return if $f->is_ready;
+                $f->fail(
+                    Future::IO::Redis::Error::Timeout->new(
+                        message => "pool: no connection available within ${secs}s "
+                            . "(the pool's $max connections are all in use or being opened)",
+                        command        => 'ACQUIRE',
+                        timeout        => $secs,
+                        maybe_executed => 0,
+                    )
+                );
+            }
+        );
+
+        # Served, timed out or cancelled: the timer goes either way.
+        $f->on_ready( sub { $timer->cancel unless $timer->is_ready } );
+    }
+    push @{ $self->{_waiters} }, $f;
+    $self->_top_up;
+    $self->_dispatch;
+    return $f;
+}
+
+# Opens connections until min exist (counting those on their way).
+sub _top_up {
+    my ($self) = @_;
+    my @opening;
+    push @opening, $self->_open while $self->_total < $self->{min};
+    return @opening;
+}
+
+sub warm {
+    my ($self) = @_;
+    $self->_check_fork;
+    return Future::IO::Redis::Bridge::failed_future(
+        $self->_disconnected('warm: the pool was shut down') )
+        if $self->{_closed};
+    my @opening = $self->_top_up;
+    return Future::IO::Redis::Bridge::new_future()->done($self) unless @opening;
+
+    # (Without cancel: one failure must not stop the other attempts.)
+    return Future->needs_all( map { $_->without_cancel } @opening )
+        ->transform( done => sub { $self } );
+}
+
+# Serves waiters, first come first served, from idle connections, else by
+# opening new ones while fewer than max exist. Connections on their way
+# (being opened, checked or cleaned) are promised to waiters already, so
+# only waiters beyond them need more. Re-entered from a waiter's callback,
+# it only asks the running pass for another round.
+sub _dispatch {
+    my ($self) = @_;
+    return if $self->{_closed};
+    if ( $self->{_dispatching} ) {
+        $self->{_again} = 1;
+        return;
+    }
+    local $self->{_dispatching} = 1;
+    do {
+        $self->{_again} = 0;
+        while (1) {
+            my $waiters = $self->{_waiters};
+            @$waiters = grep { !$_->is_ready } @$waiters;    # timed out or cancelled
+            last if @$waiters <= $self->{_pending};
+            if ( my $entry = pop @{ $self->{_idle} } ) {
+                my ( $conn, $since ) = @$entry;
+                if    ( !$conn->is_connected )         { $self->_destroy($conn) }
+                elsif ( _now() - $since > PING_AFTER ) { $self->_health_check($conn) }
+                else                                   { $self->_give($conn) }
+                next;
+            }
+            last if $self->_total >= $self->{max};
+            $self->_open;
+        }
+    } while ( $self->{_again} );
+    return;
+}
+
+# Hands a connection to the first waiter still waiting, or makes it idle.
+sub _give {
+    my ( $self, $conn ) = @_;
+    return $self->_close($conn) if $self->{_closed};
+    while ( my $waiter = shift @{ $self->{_waiters} } ) {
+        next if $waiter->is_ready;
+        $self->{_active}{ refaddr $conn } = $conn;
+        eval { $waiter->done($conn); 1 } or warn "Future::IO::Redis::Pool: callback died: $@";
+        return;
+    }
+    push @{ $self->{_idle} }, [ $conn, _now() ];
+    $self->_schedule_reap;
+    return;
+}
+
+# Runs $work (a future) for a connection on its way to the pool; $then
+# gets the finished future. Counted in the total until then.
+sub _pending_work {
+    my ( $self, $work, $then ) = @_;
+    my $gen = $self->{_gen};
+    weaken( my $weak = $self );
+    $self->{_pending}++;
+    $self->{_busy}{ refaddr $work } = $work;
+    $work->on_ready(
+        sub {
+            my $self = $weak or return;
+            return if $self->{_gen} != $gen || $self->{_pid} != $$;
+            delete $self->{_busy}{ refaddr $work };
+            $self->{_pending}--;
+            $then->( $_[0] );
+            $self->_dispatch;
+        }
+    );
+    return $work;
+}
+
+sub _open {
+    my ($self)  = @_;
+    my $conn    = Future::IO::Redis->new( %{ $self->{_options} } );
+    my $connect = eval { $conn->connect }
+        || Future::IO::Redis::Bridge::failed_future(
+        blessed $@ ? $@ : Future::IO::Redis::Error->new( message => "pool: cannot connect: $@" ) );
+    return $self->_pending_work(
+        $connect,
+        sub {
+            my ($f) = @_;
+            return $self->_give($conn) if $f->is_done;
+
+            # The waiter first in line hears why (rather than timing out);
+            # the next one makes its own attempt.
+            my $err = $f->is_failed ? $f->failure : $self->_disconnected('connect was cancelled');
+            while ( my $waiter = shift @{ $self->{_waiters} } ) {
+                next if $waiter->is_ready;
+                eval { $waiter->fail($err); 1 } or warn "Future::IO::Redis::Pool: $@";
+                last;
+            }
+        }
+    );
+}
+
+sub _health_check {
+    my ( $self, $conn ) = @_;
+    my $ping = eval { $conn->ping } || Future::IO::Redis::Bridge::failed_future($@);
+    $self->_pending_work(
+        $ping,
+        sub {
+            my ($f) = @_;
+            if   ( $f->is_done && $conn->is_connected ) { $self->_give($conn) }
+            else                                        { $self->_destroy($conn) }
+        }
+    );
+    return;
+}
+
+# --- release ---------------------------------------------------------------
+
+sub release {
+    my ( $self, $conn ) = @_;
+    return unless $conn;
+    return if $self->_check_fork;    # the child forgot the parent's connections
+
+    my $addr = refaddr($conn) // -1;
+    my $mine = $self->{_active}{$addr};
+    unless ( $mine && refaddr $mine == $addr ) {
+        my $forgotten = $self->{_forgotten} && $self->{_forgotten}{$addr};
+        return if $forgotten && refaddr $forgotten == $addr;    # acquired before a fork
+        carp 'Future::IO::Redis::Pool: release of a connection '
+            . (
+            ( grep { refaddr $_->[0] == $addr } @{ $self->{_idle} } )
+            ? 'that was already released'
+            : 'that is not checked out from this pool'
+            ) . '; ignored';
+        return;
+    }
+    delete $self->{_active}{$addr};
+
+    if    ( $self->{_closed} )      { $self->_close($conn) }
+    elsif ( !$conn->is_connected )  { $self->_destroy($conn) }
+    elsif ( !$self->_dirty($conn) ) { $self->_give($conn) }
+    elsif ( $self->{on_dirty} eq 'cleanup' ) {
+        $self->_pending_work(
+            $self->_cleanup($conn),
+            sub {
+                my ($f) = @_;
+                if   ( $f->is_done ) { $self->_give($conn) }
+                else                 { $self->_destroy($conn) }
+            }
+        );
+    }
+    else { $self->_destroy($conn) }
+    $self->_dispatch;
+    return;
+}
+
+# Why the connection cannot go to the next user as it is, or nothing.
+sub _dirty {
+    my ( $self, $conn ) = @_;
+    return 'pub/sub' if $conn->can('is_pubsub') && $conn->is_pubsub;
+    return 'MULTI'   if $conn->in_multi;
+    return 'WATCH'   if $conn->watching;
+
+    # (Auto-pipelined commands of this tick are not sent yet.)
+    return 'commands in flight' if $conn->inflight_count || @{ $conn->{_auto} // [] };
+
+    # A SELECT of another database would send the next user's commands there.
+    return 'another database' if ( $conn->{database} // 0 ) != $self->{_database};
+    return;
+}
+
+# Brings a dirty connection back to a clean state, within cleanup_timeout.
+sub _cleanup {
+    my ( $self, $conn ) = @_;
+    my $clean = _clean_steps( $conn, $self->{_database} );
+    my $secs  = $self->{cleanup_timeout} or return $clean;
+    return Future->wait_any(
+        $clean,
+        Future::IO->sleep($secs)->then(
+            sub {
+                Future::IO::Redis::Bridge::failed_future(
+                    Future::IO::Redis::Error::Timeout->new(
+                        message => "pool: cleanup took longer than ${secs}s",
+                        command => 'CLEANUP',
+                        timeout => $secs
+                    )
+                );
+            }
+        )
+    );
+}
+
+async sub _clean_steps {
+    my ( $conn, $database ) = @_;
+    if ( $conn->can('is_pubsub') && $conn->is_pubsub ) {
+        die "pool: cannot leave pub/sub mode\n" unless $conn->can('unsubscribe_all');
+        my $unsubscribed = $conn->unsubscribe_all;
+        await $unsubscribed            if blessed $unsubscribed && $unsubscribed->isa('Future');
+        die "pool: still subscribed\n" if $conn->is_pubsub;
+    }
+
+    # Replies come in order: once this PING is answered (PONG, or QUEUED
+    # inside a MULTI whose reply was still on its way), so is everything
+    # sent before it. DISCARD also ends WATCH.
+    await $conn->ping              if $conn->inflight_count || @{ $conn->{_auto} // [] };
+    await $conn->discard           if $conn->in_multi;
+    await $conn->unwatch           if $conn->watching;
+    await $conn->select($database) if ( $conn->{database} // 0 ) != $database;
+    die "pool: connection still in use\n"
+        if $conn->in_multi || $conn->watching || $conn->inflight_count || !$conn->is_connected;
+    return $conn;
+}
+
+sub _destroy {
+    my ( $self, $conn ) = @_;
+    $self->{_destroyed}++;
+    $self->_close($conn);
+    return;
+}
+
+sub _close {
+    my ( $self, $conn ) = @_;
+    $conn->disconnect if $conn->{_pid} == $$;
+    return;
+}
+
+# --- idle timeout ----------------------------------------------------------
+
+# One timer at most, and only while connections beyond min are idle: it
+# wakes when the oldest of them reaches idle_timeout.
+sub _schedule_reap {
+    my ($self) = @_;
+    my $secs = $self->{idle_timeout};
+    return if !$secs || $self->{_reaper} || $self->{_closed};
+    my $idle = $self->{_idle};
+    return if @$idle <= $self->{min};
+    my $delay = $idle->[0][1] + $secs - _now();
+    $delay = 0 if $delay < 0;
+    weaken( my $weak = $self );
+    my $pid = $$;
+    $self->{_reaper} = Future::IO->sleep( $delay + 0.01 )->on_done(
+        sub {
+            return unless $weak && $$ == $pid;
+            delete $weak->{_reaper};
+            $weak->_reap;
+        }
+    );
+    return;
+}
+
+sub _reap {
+    my ($self) = @_;
+    my $idle   = $self->{_idle};
+    my $now    = _now();
+    while ( @$idle > $self->{min} && $now - $idle->[0][1] >= $self->{idle_timeout} ) {
+        my ($entry) = shift @$idle;
+        $self->_close( $entry->[0] );
+    }
+    $self->_schedule_reap;
+    return;
+}
+
+# --- with, stats, shutdown ---------------------------------------------------
+
+sub with {
+    my ( $self, $code ) = @_;
+    croak 'with: give a code reference (async sub { my ($redis) = @_; ... })'
+        unless ref $code eq 'CODE';
+    $self->_check_fork;
+    weaken( my $weak = $self );
+    return $self->acquire->then(
+        sub {
+            my ($conn) = @_;
+            my $result = eval { $code->($conn) };
+            if ( !( blessed $result && $result->isa('Future') ) ) {
+                my $err = $@;
+                $weak->release($conn)                                 if $weak;
+                return Future::IO::Redis::Bridge::failed_future($err) if $err;
+                return Future::IO::Redis::Bridge::new_future()->done($result);
+            }
+
+            # Done, failed or cancelled (the caller cancelled): back it goes,
+            # before the caller hears the result.
+            $result->on_ready( sub { $weak->release($conn) if $weak } );
+            return $result;
+        }
+    );
+}
+
+sub stats {
+    my ($self) = @_;
+    $self->_check_fork;
+    my $active = keys %{ $self->{_active} };
+    my $idle   = @{ $self->{_idle} };
+    return {
+        active    => $active,
+        idle      => $idle,
+        waiting   => scalar( grep { !$_->is_ready } @{ $self->{_waiters} } ),
+        total     => $self->_total,
+        destroyed => $self->{_destroyed},
+    };
+}
+
+sub shutdown {
+    my ($self) = @_;
+    $self->_check_fork;
+    $self->{_closed} = 1;
+    if ( my $reaper = delete $self->{_reaper} ) { $reaper->cancel }
+    my @idle = splice @{ $self->{_idle} };
+    $self->_close( $_->[0] ) for @idle;
+    my @waiters = splice @{ $self->{_waiters} };
+    for my $waiter (@waiters) {
+        next if $waiter->is_ready;
+        my $err = $self->_disconnected('acquire: the pool was shut down');
+        eval { $waiter->fail($err); 1 } or warn "Future::IO::Redis::Pool: $@";
+    }
+    return;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    return if ${^GLOBAL_PHASE} eq 'DESTRUCT' || $self->{_pid} != $$;
+    $self->shutdown;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Future::IO::Redis::Pool - a bounded pool of Future::IO::Redis connections
+
+=head1 SYNOPSIS
+
+    use IO::Async::Loop;
+    use Future::IO::Impl::IOAsync;
+    use Future::IO::Redis;          # also enables async/await here
+    use Future::IO::Redis::Pool;
+
+    my $loop = IO::Async::Loop->new;
+    my $pool = Future::IO::Redis::Pool->new(
+        host        => 'localhost',
+        client_name => 'worker',      # any Future::IO::Redis option
+        min         => 2,
+        max         => 10,
+    );
+
+    # Borrow a connection, use it alone, give it back (also when the
+    # callback dies): a manual WATCH/MULTI needs a connection of its own.
+    async sub withdraw {
+        my ($amount) = @_;
+        return await $pool->with( async sub {
+            my ($redis) = @_;
+            await $redis->watch('balance');
+            my $balance = await $redis->get('balance');
+            await $redis->multi_start;
+            $redis->set( balance => $balance - $amount );
+            return await $redis->exec;    # undef: the balance changed meanwhile
+        } );
+    }
+
+    async sub main {
+        # by hand
+        my $redis = await $pool->acquire;
+        await $redis->set( balance => 100 );
+        $pool->release($redis);
+
+        my @results = await Future->needs_all( map { withdraw(10) } 1 .. 5 );
+        my $s = $pool->stats;    # { active, idle, waiting, total, destroyed }
+        print scalar( grep { defined } @results ), " of 5 withdrawals ran\n";
+    }
+
+    $loop->await( main() )->get;
+    $pool->shutdown;
+
+=head1 DESCRIPTION
+
+A pool of connected L<Future::IO::Redis> clients, each used by one caller at
+a time. That is what state that lives on a connection needs: a manual
+transaction (C<watch>, C<multi_start> ... C<exec>), a blocking command that
+should not hold up others, a C<SELECT> of another database. Plain commands
+do not need a pool: one client takes any number of concurrent commands.
+
+The pool never has more than C<max> connections, counting those being
+opened, checked or cleaned, however many callers ask at once. Callers that
+find all of them in use wait in line, first come first served, each for at
+most C<acquire_timeout> seconds.
+
+A connection given back in a state the next user would trip over is
+I<dirty>: inside MULTI, with a WATCH in force, with commands still waiting
+for their replies (also auto-pipelined ones not yet sent), subscribed
+(pub/sub), or switched to another database. Under C<< on_dirty => 'destroy'
+>> (the default) it is closed, and a fresh one is opened when needed. Under
+C<< on_dirty => 'cleanup' >> it is brought back: unsubscribed, its pending
+replies awaited, its MULTI discarded, its WATCH lifted, its database
+selected again, all within C<cleanup_timeout> seconds; if that fails or
+takes too long it is closed. A raw C<MULTI> sent with C<command> is not
+seen (the client tracks transactions begun with C<multi_start> and
+C<watch>): use those.
+
+Before an idle connection is handed out it is checked: one that is no
+longer connected is closed and replaced, and one that has been idle for
+more than a second must first answer a PING.
+
+All futures are of the running event loop's class, and failures are the
+error objects of L<Future::IO::Redis::Error>.
+
+=head1 CONSTRUCTOR
+
+=head2 new
+
+    $pool = Future::IO::Redis::Pool->new( %connection_options, %pool_options );
+
+Does no I/O. Every option that is not one of the pool's own below goes to
+L<Future::IO::Redis/new> for each connection (C<host>, C<port>, C<uri>,
+C<database>, C<username>, C<password>, C<client_name>, C<tls>, C<prefix>,
+C<protocol>, the timeouts, C<reconnect> ...); they are checked once here, so
+an unknown option or a bad value croaks at once, as does a bad pool option.
+
+=over 4
+
+=item min
+
+Connections opened by L</warm> or the first L</acquire>, and kept open when
+idle. Default 1; 0 opens connections only on demand.
+
+=item max
+
+The most connections the pool ever has. Default 10; at least 1 and at least
+C<min>.
+
+=item acquire_timeout
+
+Seconds a caller waits for a connection before L</acquire> fails with
+L<Future::IO::Redis::Error::Timeout> (C<command> C<ACQUIRE>). Default 5;
+0 waits without limit.
+
+=item idle_timeout
+
+Seconds after which a connection beyond C<min> that nobody used is closed.
+Default 60; 0 keeps them open.
+
+=item cleanup_timeout
+
+Seconds that cleaning a dirty connection may take (C<on_dirty =E<gt>
+'cleanup'>), waiting for its pending replies included. Default 5; 0 waits
+without limit.
+
+=item on_dirty
+
+C<destroy> (default) or C<cleanup>: what happens to a connection released
+dirty (see L</DESCRIPTION>).
+
+=back
+
+=head1 METHODS
+
+=head2 acquire
+
+    my $redis = await $pool->acquire;
+
+A connected L<Future::IO::Redis> client for the caller alone, until it
+gives it back with L</release>. Takes an idle connection (the one released
+last), else opens one if fewer than C<max> exist, else waits in line. Fails
+with L<Future::IO::Redis::Error::Timeout> after C<acquire_timeout>, with the
+connection's own error when opening it fails, and with
+L<Future::IO::Redis::Error::Disconnected> after L</shutdown>. Cancelling the
+future gives up the place in line.
+
+=head2 release
+
+    $pool->release($redis);
+
+Gives the connection back: to the next caller in line, or to the idle
+ones. A dirty connection is closed or cleaned first (see C<on_dirty>), and
+one that is no longer connected is closed. Releasing a connection twice, or
+one this pool did not hand out (or has closed), only warns.
+
+=head2 with
+
+    my $result = await $pool->with( async sub {
+        my ($redis) = @_;
+        ...
+        return $result;
+    } );
+
+Acquires a connection, runs the callback with it, and releases it when the
+callback's future is done, fails or is cancelled (or when the callback
+dies, or returns a plain value). Yields what the callback yields and fails
+with what it fails with.
+
+=head2 warm
+
+    await $pool->warm;
+
+Opens connections until C<min> exist; yields the pool once they are up, or
+fails with the first connection error. The first L</acquire> does the same
+without waiting for all of them.
+
+=head2 stats
+
+    my $s = $pool->stats;
+
+A hash reference: C<active> (handed out), C<idle>, C<waiting> (callers in
+line), C<total> (active, idle, and those being opened, checked or cleaned:
+never more than C<max>) and C<destroyed> (connections closed because they
+were dirty, broken or failed their check, since the pool was made).
+
+=head2 min, max
+
+The options of the same name.
+
+=head2 shutdown
+
+    $pool->shutdown;
+
+Closes the idle connections, fails the callers in line with
+L<Future::IO::Redis::Error::Disconnected>, and makes every later
+L</acquire> fail the same way. Connections still handed out are closed when
+they are released. Called when the pool object goes away.
+
+=head1 ERRORS
+
+Futures fail with an error object as their only failure value (see
+L<Future::IO::Redis::Error>):
+
+=over 4
+
+=item L<Future::IO::Redis::Error::Timeout>
+
+No connection was free within C<acquire_timeout> (C<command> is
+C<ACQUIRE>, C<maybe_executed> 0).
+
+=item L<Future::IO::Redis::Error::Disconnected>
+
+The pool was shut down, or, in a forked child, the caller had been waiting
+in the parent.
+
+=item L<Future::IO::Redis::Error::Connection> and the others
+
+Opening a connection failed: the caller first in line gets the client's
+own error (refused, bad password ...).
+
+=back
+
+L</with> fails with whatever its callback dies or fails with.
+
+=head1 FORK AND THREADS
+
+The pool records the process id (C<< $pool->{_pid} >>). In a forked child
+its first use (L</acquire>, L</release>, L</with>, L</stats>, L</warm>)
+forgets every connection inherited from the parent without touching them
+(the parent keeps using its sockets), fails the inherited waiters with
+L<Future::IO::Redis::Error::Disconnected>, and opens fresh connections in
+the child. Releasing a connection that was acquired before the fork is
+then quietly ignored. So a preforking server may create one pool before
+forking and use it in every worker.
+
+Threads: as for L<Future::IO::Redis> itself, use the pool from the
+interpreter that loaded the module.
+
+=head1 SEE ALSO
+
+L<Future::IO::Redis>, L<Future::IO::Redis::Error>.
+
+=cut
