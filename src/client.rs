@@ -254,6 +254,14 @@ struct Done {
     /// A SUBSCRIBE-like request (counted in `pubsub_inflight`).
     pubsub: bool,
     effects: Vec<(usize, Effect)>,
+    /// A reconnect's re-subscription: on which connection, and what.
+    replay: Option<Replay>,
+}
+
+struct Replay {
+    generation: u64,
+    kind: Kind,
+    names: Vec<Vec<u8>>,
 }
 
 /// The id of the requests a reconnect sends itself (ids start at 1).
@@ -324,8 +332,10 @@ struct ClientTask {
     generation: u64,
     /// Where pub/sub traffic goes; keeps the subscriptions to restore.
     sink: Sink,
-    /// Subscriptions a reconnect is restoring, not yet confirmed.
+    /// Subscriptions a reconnect is restoring, not yet confirmed, and
+    /// whether one of them failed.
     resubscribing: usize,
+    resubscribe_failed: bool,
     /// SUBSCRIBE-like requests not yet answered.
     pubsub_inflight: usize,
 }
@@ -347,6 +357,7 @@ impl ClientTask {
             generation: 0,
             sink: Sink::new(Arc::clone(&out), client_id),
             resubscribing: 0,
+            resubscribe_failed: false,
             pubsub_inflight: 0,
             out,
         }
@@ -384,7 +395,7 @@ impl ClientTask {
     /// it: the options Perl keeps follow before its caller resumes.
     fn on_done(&mut self, done: Done) {
         if done.id == RESUBSCRIBE {
-            return self.on_resubscribed(done.result);
+            return self.on_resubscribed(done.replay, done.result);
         }
         if done.pubsub {
             self.pubsub_inflight = self.pubsub_inflight.saturating_sub(1);
@@ -422,6 +433,10 @@ impl ClientTask {
     /// connection (straight to it: ahead of every command that waited).
     fn resubscribe(&mut self, conn: &Connection) {
         let replay = self.sink.subscriptions().replay();
+        // (The generation is counted up right after this.)
+        let generation = self.generation + 1;
+        self.resubscribing = 0;
+        self.resubscribe_failed = false;
         for (kind, names) in replay {
             let mut args: Vec<&[u8]> = vec![kind.word()];
             args.extend(names.iter().map(Vec::as_slice));
@@ -456,19 +471,45 @@ impl ClientTask {
                     batch: false,
                     pubsub: false,
                     effects: Vec::new(),
+                    replay: Some(Replay {
+                        generation,
+                        kind,
+                        names,
+                    }),
                 }
             }));
         }
     }
 
-    fn on_resubscribed(&mut self, result: Result<Value, CoreError>) {
+    /// One re-subscription answered. Names the server refused are
+    /// forgotten (Perl hears of them as unsubscribed); a timeout resets
+    /// the connection (what it is subscribed to is unknown); the rest of a
+    /// lost connection is replayed on the next. RESUBSCRIBED once every
+    /// one of this connection's succeeded.
+    fn on_resubscribed(&mut self, replay: Option<Replay>, result: Result<Value, CoreError>) {
+        let Some(replay) = replay else {
+            return;
+        };
+        if replay.generation != self.generation {
+            return; // an earlier connection's
+        }
         self.resubscribing = self.resubscribing.saturating_sub(1);
         match result {
-            Err(err) => self.out.event(self.client_id, event::ERROR, Some(&err)),
-            Ok(_) if self.resubscribing == 0 => {
-                self.out.event(self.client_id, event::RESUBSCRIBED, None);
-            }
             Ok(_) => {}
+            Err(err) => {
+                self.resubscribe_failed = true;
+                self.out.event(self.client_id, event::ERROR, Some(&err));
+                match err {
+                    CoreError::Redis { .. } => self.sink.drop_names(replay.kind, &replay.names),
+                    CoreError::Timeout { .. } => {
+                        self.reset("restoring the subscriptions timed out");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.resubscribing == 0 && !self.resubscribe_failed {
+            self.out.event(self.client_id, event::RESUBSCRIBED, None);
         }
     }
 
@@ -637,6 +678,7 @@ impl ClientTask {
                 batch: matches!(expect, Expect::Batch(_)),
                 pubsub: matches!(expect, Expect::PubSub(..)),
                 effects,
+                replay: None,
             })));
     }
 
@@ -732,6 +774,9 @@ impl ClientTask {
                 "gave up reconnecting after {} attempts: {err}",
                 self.failed_attempts
             )));
+            // Nothing will restore the subscriptions: they end (Perl's
+            // subscription hears each name unsubscribed and closes).
+            self.sink.drop_all();
             self.reconnecting = false;
             self.link = Link::Down;
         } else {

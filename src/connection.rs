@@ -274,7 +274,11 @@ fn route(value: Value, inflight: &mut VecDeque<Waiting>, sink: &Sink) -> Result<
             // An ordinary reply (or a batch's), or a pub/sub command's
             // refusal: the front request's.
             (Some(_), None) => return answer_front(inflight, value),
-            (Some(_), Some(_)) if matches!(value, Value::Error(_)) => {
+            // Its refusal, or an answer that is no pub/sub traffic at all
+            // (QUEUED inside MULTI): the whole answer, nothing to count.
+            (Some(_), Some(_))
+                if matches!(value, Value::Error(_)) || pubsub::classify(&value).is_none() =>
+            {
                 return answer_front_with(inflight, value);
             }
             (None, _) if pubsub::classify(&value).is_none() => {
@@ -527,6 +531,19 @@ mod tests {
         )
         .expect("dispatch");
         assert_eq!(answer(&mut rx_get), Some(Value::Bytes(b"v".to_vec())));
+    }
+
+    #[test]
+    fn a_subscribe_answered_otherwise_takes_that_answer() {
+        let (sink, _) = sink();
+        let mut inflight = VecDeque::new();
+        let (sub, mut rx_sub) = waiting(Expect::PubSub(Kind::Subscribe, 1));
+        let (exec, mut rx_exec) = waiting(Expect::One);
+        inflight.extend([sub, exec]);
+        // inside MULTI: QUEUED, then EXEC's reply
+        feed(&mut inflight, &sink, b"+QUEUED\r\n*0\r\n").expect("dispatch");
+        assert_eq!(answer(&mut rx_sub), Some(Value::Bytes(b"QUEUED".to_vec())));
+        assert_eq!(answer(&mut rx_exec), Some(Value::Array(vec![])));
     }
 
     #[test]

@@ -56,6 +56,15 @@ impl Kind {
             .find(|k| name[..end].eq_ignore_ascii_case(k.word()))
     }
 
+    /// The command that undoes this one's subscriptions.
+    pub fn undo(self) -> Kind {
+        match self {
+            Kind::Subscribe | Kind::Unsubscribe => Kind::Unsubscribe,
+            Kind::Psubscribe | Kind::Punsubscribe => Kind::Punsubscribe,
+            Kind::Ssubscribe | Kind::Sunsubscribe => Kind::Sunsubscribe,
+        }
+    }
+
     fn of_reply(word: &[u8]) -> Option<Kind> {
         KINDS.into_iter().find(|k| word == k.word())
     }
@@ -151,6 +160,28 @@ impl Sink {
         self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Forgets subscriptions the server will not restore (a reconnect's
+    /// SUBSCRIBE refused), telling Perl as the server would have: with an
+    /// unsubscribe confirmation for each.
+    pub fn drop_names(&self, kind: Kind, names: &[Vec<u8>]) {
+        for name in names {
+            self.forward(&Value::Array(vec![
+                Value::Bytes(kind.undo().word().to_vec()),
+                Value::Bytes(name.clone()),
+                Value::Int(0),
+            ]));
+        }
+    }
+
+    /// Forgets every subscription (nothing will restore them), telling Perl.
+    pub fn drop_all(&self) {
+        // (The lock is let go first: dropping a name takes it again.)
+        let replay = self.subscriptions().replay();
+        for (kind, names) in replay {
+            self.drop_names(kind, &names);
+        }
+    }
+
     /// Notes a confirmation, and passes it on to Perl, as it does a
     /// message while anything is subscribed. Anything else (other pushes,
     /// a server sending messages nobody asked for) stops here: it must not
@@ -219,8 +250,8 @@ mod tests {
                 (Kind::Psubscribe, vec![b"p*".to_vec()]),
             ]
         );
-        sink.subscriptions().clear();
-        assert!(sink.subscriptions().replay().is_empty());
+        sink.drop_all();
+        assert!(sink.subscriptions().replay().is_empty(), "dropped");
     }
 
     #[test]

@@ -657,7 +657,7 @@ sub command {
         );
     }
     return _refuse( _subscribed_error( $_[0] ) )
-        if $self->{_subscription} && $self->{protocol} == 2;
+        if $self->{_subscription} && $self->{protocol} == 2 && $self->{_pid} == $$;
     return $self->_auto_queue( \@_ ) if $self->{auto_pipeline};
     $self->_flush_auto               if $self->{_auto};
 
@@ -788,8 +788,9 @@ sub _send_batch {
             )
         );
     }
-    return _refuse( _subscribed_error($what) ) if $self->{_subscription} && $self->{protocol} == 2;
-    $self->_flush_auto                         if $self->{_auto};
+    return _refuse( _subscribed_error($what) )
+        if $self->{_subscription} && $self->{protocol} == 2 && $self->{_pid} == $$;
+    $self->_flush_auto if $self->{_auto};
     my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
     my $f      = Future::IO::Redis::Bridge::new_future();
     if ( $pin && $pin->[0] != $self->{_id} ) {
@@ -1315,6 +1316,7 @@ sub sunsubscribe { shift->_unsubscribe( 'sunsubscribe', @_ ) }
 
 sub unsubscribe_all {
     my ($self) = @_;
+    $self->_after_fork if $self->{_pid} != $$;
     my $sub = $self->{_subscription}
         or return Future::IO::Redis::Bridge::new_future()->done;
     return Future->needs_all( $sub->unsubscribe, $sub->punsubscribe, $sub->sunsubscribe )
@@ -1323,6 +1325,7 @@ sub unsubscribe_all {
 
 sub _unsubscribe {
     my ( $self, $method, @names ) = @_;
+    $self->_after_fork if $self->{_pid} != $$;
     my $sub = $self->{_subscription}
         or return Future::IO::Redis::Bridge::new_future()->done;
     return $sub->$method(@names);
@@ -1335,6 +1338,17 @@ sub ssubscribe { shift->_subscribe( 'SSUBSCRIBE', @_ ) }
 sub _subscribe {
     my ( $self, $word, @names ) = @_;
     croak lc($word) . ': give at least one name' unless @names;
+    $self->_after_fork if $self->{_pid} != $$;    # not the parent's subscription
+
+    # Inside MULTI it would only be queued, and EXEC would subscribe the
+    # connection behind the client's back.
+    return _refuse(
+        Future::IO::Redis::Error->new(
+                  message => lc($word)
+                . ': not inside MULTI (the transaction would subscribe the '
+                . 'connection behind the client\'s back); exec or discard first'
+        )
+    ) if $self->{_in_multi};
     require Future::IO::Redis::Subscription;
     $self->{_subscription} //= Future::IO::Redis::Subscription->new(
         client     => $self,
@@ -1343,7 +1357,10 @@ sub _subscribe {
     return $self->{_subscription}->_request( $word, @names );
 }
 
-sub is_pubsub { $_[0]{_subscription} ? 1 : 0 }
+sub is_pubsub {
+    my ($self) = @_;
+    return $self->{_subscription} && $self->{_pid} == $$ ? 1 : 0;
+}
 
 # A SUBSCRIBE-like command: its future is done once the server confirmed
 # every name (the confirmations themselves reach the subscription through

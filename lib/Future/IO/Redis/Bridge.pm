@@ -35,6 +35,7 @@ my $PROTO;          # a Future of the running loop's class
 my @ABANDONED;      # inherited wake-up handles, kept open (see after_fork)
 my @QUEUE;          # drained records not yet dispatched
 my %LATER;          # pending end-of-tick sleeps (loops other than IO::Async)
+my $MORE_LATER;     # a drain is scheduled for the rest of @QUEUE
 
 our %PENDING;       # request id => [future, client id, command name, on_reply]
 our %INFLIGHT;      # client id => commands sent and not yet answered
@@ -176,8 +177,9 @@ sub after_fork {
     }
     push @ABANDONED, $WAKE_FH if $WAKE_FH;
     undef $WAKE_FH;
-    $PID   = 0;
-    @QUEUE = ();
+    $PID        = 0;
+    @QUEUE      = ();
+    $MORE_LATER = 0;
     my @inherited = values %PENDING;
     %PENDING  = ();
     %INFLIGHT = ();
@@ -260,19 +262,29 @@ sub error_object {
 # Takes every completion from the core and resolves its future. Records go
 # through @QUEUE so a nested drain (a callback running the loop) keeps the
 # overall order.
+#
+# At most DRAIN_TURN records per call: a flood (300,000 pub/sub messages at
+# once) must not keep the loop from its timers and other handles for
+# seconds; the rest waits for the loop's next turn.
+use constant DRAIN_TURN => 10_000;
+
 sub drain {
     return unless $PID == $$;
     push @QUEUE, @{ Future::IO::Redis::_XS::drain() };
-    while (@QUEUE) {
+    my $left = DRAIN_TURN;
+    while ( @QUEUE && $left-- > 0 ) {
         my ( $tag, $id, $payload ) = splice @QUEUE, 0, 3;
+
+        # (Each in its own eval, like every resolution: user code they run,
+        # a next() callback, must not lose the rest of the batch.)
         if ( $tag == TAG_PUBSUB ) {
-            my $client = $CLIENTS{$id} or next;
-            $client->_on_pubsub($payload);
+            my $client = $CLIENTS{$id}                or next;
+            eval { $client->_on_pubsub($payload); 1 } or warn "Future::IO::Redis: $@";
             next;
         }
         if ( $tag == TAG_SESSION ) {
-            my $client = $CLIENTS{$id} or next;
-            $client->_on_session(@$payload);
+            my $client = $CLIENTS{$id}                  or next;
+            eval { $client->_on_session(@$payload); 1 } or warn "Future::IO::Redis: $@";
             next;
         }
         if ( $tag == TAG_EVENT ) {
@@ -285,7 +297,8 @@ sub drain {
                 : undef;
 
             # (A connection's generation comes as the detail of CONNECTED.)
-            $client->_on_event( $payload->[0], $error, $payload->[3] );
+            eval { $client->_on_event( $payload->[0], $error, $payload->[3] ); 1 }
+                or warn "Future::IO::Redis: $@";
             next;
         }
         my $entry = delete $PENDING{$id} or next;
@@ -312,6 +325,16 @@ sub drain {
         };
         warn "Future::IO::Redis: callback died: $@" unless $ok;
     }
+    if ( @QUEUE && !$MORE_LATER ) {
+        $MORE_LATER = 1;
+        later(
+            sub {
+                $MORE_LATER = 0;
+                drain();
+            }
+        );
+    }
+    return;
 }
 
 # Fails every pending request of one client (disconnect, destruction).

@@ -30,6 +30,7 @@ sub new {
         patterns         => {},
         sharded_channels => {},
         pending          => 0,                     # subscribe/unsubscribe requests not yet answered
+        asked            => {},                    # set => { name => subscribes on their way }
         buffer           => [],                    # messages not yet taken
         waiters          => [],                    # next() calls waiting for a message
         on_reconnect     => [],
@@ -66,13 +67,18 @@ sub unsubscribe  { shift->_leave( 'UNSUBSCRIBE',  'channels',         @_ ) }
 sub punsubscribe { shift->_leave( 'PUNSUBSCRIBE', 'patterns',         @_ ) }
 sub sunsubscribe { shift->_leave( 'SUNSUBSCRIBE', 'sharded_channels', @_ ) }
 
-# No names: every one of that kind (nothing to send when there is none).
+# No names: every one of that kind, subscribed or on its way (nothing to
+# send when there is none).
 sub _leave {
     my ( $self, $word, $set, @names ) = @_;
-    @names = sort keys %{ $self->{$set} } unless @names;
+    @names = sort keys %{ { %{ $self->{$set} }, %{ $self->{asked}{$set} // {} } } }
+        unless @names;
     return Future::IO::Redis::Bridge::new_future()->done($self) unless @names;
     return $self->_request( $word, @names );
 }
+
+# The set each subscribing word adds to.
+my %ADDS = ( SUBSCRIBE => 'channels', PSUBSCRIBE => 'patterns', SSUBSCRIBE => 'sharded_channels' );
 
 sub _request {
     my ( $self, $word, @names ) = @_;
@@ -83,7 +89,13 @@ sub _request {
             reason  => 'closed'
         )
     ) if $self->{closed} || !$client;
+    my $adds = $ADDS{$word};
+
+    # After an overflow only unsubscribing is left to do.
+    return Future::IO::Redis::Bridge::failed_future( $self->{error} )
+        if $self->{error} && $adds;
     $self->{pending}++;
+    $self->{asked}{$adds}{$_}++ for $adds ? @names : ();
     my $sent = $client->_pubsub_request( $word, @names );
     my $out  = Future::IO::Redis::Bridge::new_future();
 
@@ -93,6 +105,10 @@ sub _request {
         sub {
             my ($f) = @_;
             $self->{pending}--;
+            if ($adds) {
+                my $asked = $self->{asked}{$adds};
+                --$asked->{$_} or delete $asked->{$_} for @names;
+            }
             $self->_close_if_done;
             return if $out->is_ready;
             $f->is_done ? $out->done($self) : $out->fail( $f->failure );
@@ -111,9 +127,23 @@ sub _traffic {
     if ( my $confirms = $CONFIRMS{ $kind // '' } ) {
         my ( $set, $on ) = @$confirms;
         my $name = $rest[0];
-        return unless defined $name;
+        return unless defined $name && !ref $name;
         if ($on) { $self->{$set}{$name} = 1 }
         else     { delete $self->{$set}{$name} }
+
+        # Subscribed after an overflow (it was on its way): undo it.
+        if ( $on && $self->{error} ) {
+            my %undo = (
+                channels         => 'UNSUBSCRIBE',
+                patterns         => 'PUNSUBSCRIBE',
+                sharded_channels => 'SUNSUBSCRIBE'
+            );
+            $self->_request( $undo{$set}, $name )->retain;
+        }
+
+        # The core may drop names on its own (a reconnect's SUBSCRIBE
+        # refused, reconnecting given up): nothing left ends it.
+        $self->_close_if_done unless $on;
         return;
     }
     my $message
@@ -170,7 +200,8 @@ sub _overflow {
     my $error = Future::IO::Redis::Error->new(
         message => sprintf(
             'subscription buffer overflow: more than %d messages not read; '
-                . 'the subscription was closed (read faster, or raise max_buffered_messages)',
+                . 'the subscription ends, everything is unsubscribed '
+                . '(read faster, or raise max_buffered_messages)',
             $self->{max_buffer}
         )
     );
@@ -231,7 +262,16 @@ sub next {
     return $f->done( shift @{ $self->{buffer} } ) if @{ $self->{buffer} };
     return $f->fail( $self->{error} )             if $self->{error};
     return $f->done(undef)                        if $self->{closed};
-    push @{ $self->{waiters} }, $f;
+    my $waiters = $self->{waiters};
+    push @$waiters, $f;
+
+    # A caller that gives up (a timeout around next) leaves no waiter.
+    weaken( my $weak = $f );
+    $f->on_cancel(
+        sub {
+            @$waiters = grep { $_ && $_ != $weak } @$waiters;
+        }
+    );
     return $f;
 }
 
@@ -254,6 +294,8 @@ sub next_message {
 sub on_message {
     my ( $self, $code ) = @_;
     croak 'on_message: give a code reference' unless ref $code eq 'CODE';
+    croak 'on_message: next() calls are still waiting; use one or the other'
+        if grep { !$_->is_ready } @{ $self->{waiters} };
     $self->{on_message} = $code;
     $self->_deliver;
     return $self;
