@@ -343,9 +343,9 @@ time; subscribing again adds to it.
 Messages are kept in the order the server sent them until they are read:
 none is dropped or reordered because the reader is slow. The client's
 C<max_buffered_messages> option bounds how many may wait: past it the
-subscription fails loudly (a warning, C<next> fails with a
-L<Future::IO::Redis::Error>, the client unsubscribes) rather than losing
-messages quietly or growing without end.
+subscription fails loudly (a warning; the unread messages are let go,
+C<next> fails with a L<Future::IO::Redis::Error>, the client unsubscribes
+everything) rather than losing messages quietly or growing without end.
 
 With C<reconnect>, a dropped connection is re-established and every
 channel, pattern and sharded channel is subscribed again before anything
