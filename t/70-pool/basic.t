@@ -340,6 +340,7 @@ subtest 'a dropped pool is freed and closes its connections' => sub {
     $dirty->multi_start->get;
     $pool->release($dirty);    # cleaned in the background
     $pool->release( $pool->acquire->get );
+    ok( wait_until( sub { $pool->stats->{idle} == 2 } ), 'the cleaned one comes back' );
     is(
         $pool->stats,
         { active => 0, idle => 2, waiting => 0, total => 2, destroyed => 0 },

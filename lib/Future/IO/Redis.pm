@@ -604,7 +604,7 @@ an object that stringifies) or a non-string command name fails with
 L<Future::IO::Redis::Error> before anything is sent, and the client stays
 usable. So do SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, their UNSUBSCRIBE forms,
 MONITOR and CLIENT REPLY: on a connection that many callers share they would
-make replies reach the wrong caller (use L</subscribe> and its kin, which
+make replies reach the wrong caller (use L</"subscribe, psubscribe, ssubscribe">, which
 keep track of the connection's state); and RESET and HELLO with arguments, which would silently undo the
 user, database, name or protocol the client set up (use the options).
 Error and status replies are bytes like any other: a binary key named in an

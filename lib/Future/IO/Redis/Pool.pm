@@ -65,19 +65,30 @@ sub new {
         croak "$class->new: $why";
     }
 
+    # What every connection starts with (after a URI is taken apart): a
+    # connection given back with another database, login, name or prefix
+    # is dirty.
+    my %want = ( database => $template->{database} // 0 );
+    $want{$_} = $template->{$_} for qw(username password client_name prefix);
+
     # _gen is bumped on fork: late callbacks of the parent's work see it.
     return bless {
         %opt,
-        _options   => \%args,
-        _database  => $template->{database} // 0,
-        _pid       => $$,
-        _idle      => [],                           # [client, idle since], oldest first
-        _active    => {},                           # refaddr => client handed out
-        _waiters   => [],                           # acquire futures, first come first served
-        _pending   => 0,                            # connections being opened, checked or cleaned
-        _busy      => {},                           # the futures of that work, kept alive
-        _destroyed => 0,
-        _gen       => 0,
+        _options    => \%args,
+        _want       => \%want,
+        _pid        => $$,
+        _idle       => [],       # [client, idle since], oldest first
+        _active     => {},       # refaddr => client handed out
+        _lease      => {},       # refaddr => serial of that checkout
+        _serial     => 0,
+        _waiters    => [],       # acquire futures, first come first served
+        _opening    => 0,        # connections being opened,
+        _checking   => 0,        # ... idle ones answering a PING,
+        _cleaning   => 0,        # ... dirty ones being cleaned
+        _in_cleanup => {},       # refaddr => client being cleaned
+        _busy       => {},       # the futures of that work, kept alive
+        _destroyed  => 0,
+        _gen        => 0,
     }, $class;
 }
 
@@ -88,7 +99,8 @@ sub _now { Time::HiRes::clock_gettime( Time::HiRes::CLOCK_MONOTONIC() ) }
 
 sub _total {
     my ($self) = @_;
-    return @{ $self->{_idle} } + keys( %{ $self->{_active} } ) + $self->{_pending};
+    my $held = @{ $self->{_idle} } + keys %{ $self->{_active} };
+    return $held + $self->{_opening} + $self->{_checking} + $self->{_cleaning};
 }
 
 sub _disconnected {
@@ -114,16 +126,22 @@ sub _clear_all_connections {
     $self->{_gen}++;
 
     # A client acquired before the fork may still be released in the child:
-    # remember it (weakly) so that is not taken for a foreign one.
+    # remember it (weakly) so that is not taken for a foreign one. Those
+    # remembered from an earlier fork and gone since are forgotten.
+    my $forgotten = $self->{_forgotten} //= {};
+    defined $forgotten->{$_} or delete $forgotten->{$_} for keys %$forgotten;
     for my $conn ( values %{ $self->{_active} } ) {
-        weaken( $self->{_forgotten}{ refaddr $conn } = $conn );
+        weaken( $forgotten->{ refaddr $conn } = $conn );
     }
-    $self->{_idle}    = [];
-    $self->{_active}  = {};
-    $self->{_pending} = 0;
-    $self->{_busy}    = {};
-    delete $self->{_reaper};    # the parent's timer: its callback checks the pid
+    $self->{_idle}       = [];
+    $self->{_active}     = {};
+    $self->{_lease}      = {};
+    $self->{_opening}    = $self->{_checking} = $self->{_cleaning} = 0;
+    $self->{_in_cleanup} = {};
+    $self->{_busy}       = {};
+    delete @{$self}{qw(_reaper _top_up_timer)};    # the parent's timers: they check the pid
     my @waiters = splice @{ $self->{_waiters} };
+
     for my $waiter (@waiters) {
         next if $waiter->is_ready;
         my $err = $self->_disconnected('the pool was invalidated by fork');
@@ -168,12 +186,14 @@ sub acquire {
     return $f;
 }
 
-# Opens connections until min exist (counting those on their way).
+# Opens connections until min exist (counting those on their way). Each
+# open is counted at once, or has failed at once: so the number is known
+# up front, and an open that fails at once cannot make this loop for ever.
 sub _top_up {
     my ($self) = @_;
-    my @opening;
-    push @opening, $self->_open while $self->_total < $self->{min};
-    return @opening;
+    return if $self->{_closed};
+    my $need = $self->{min} - $self->_total;
+    return map { $self->_open } 1 .. $need;
 }
 
 sub warm {
@@ -190,11 +210,12 @@ sub warm {
         ->transform( done => sub { $self } );
 }
 
-# Serves waiters, first come first served, from idle connections, else by
-# opening new ones while fewer than max exist. Connections on their way
-# (being opened, checked or cleaned) are promised to waiters already, so
-# only waiters beyond them need more. Re-entered from a waiter's callback,
-# it only asks the running pass for another round.
+# Serves waiters, first come first served: from idle connections first,
+# else by opening new ones while fewer than max exist. Connections being
+# opened or checked are promised to waiters already, so only waiters
+# beyond them need more; a connection being cleaned is promised to nobody
+# (its cleanup may fail, or take up to cleanup_timeout). Re-entered from a
+# waiter's callback, it only asks the running pass for another round.
 sub _dispatch {
     my ($self) = @_;
     return if $self->{_closed};
@@ -208,7 +229,8 @@ sub _dispatch {
         while (1) {
             my $waiters = $self->{_waiters};
             @$waiters = grep { !$_->is_ready } @$waiters;    # timed out or cancelled
-            last if @$waiters <= $self->{_pending};
+            my $unserved = @$waiters - $self->{_checking};
+            last if $unserved <= 0;
             if ( my $entry = pop @{ $self->{_idle} } ) {
                 my ( $conn, $since ) = @$entry;
                 if    ( !$conn->is_connected )         { $self->_destroy($conn) }
@@ -216,6 +238,7 @@ sub _dispatch {
                 else                                   { $self->_give($conn) }
                 next;
             }
+            last if $unserved <= $self->{_opening};
             last if $self->_total >= $self->{max};
             $self->_open;
         }
@@ -224,12 +247,14 @@ sub _dispatch {
 }
 
 # Hands a connection to the first waiter still waiting, or makes it idle.
+# Each hand-out is a lease of its own (see with).
 sub _give {
     my ( $self, $conn ) = @_;
     return $self->_close($conn) if $self->{_closed};
     while ( my $waiter = shift @{ $self->{_waiters} } ) {
         next if $waiter->is_ready;
         $self->{_active}{ refaddr $conn } = $conn;
+        $self->{_lease}{ refaddr $conn }  = ++$self->{_serial};
         eval { $waiter->done($conn); 1 } or warn "Future::IO::Redis::Pool: callback died: $@";
         return;
     }
@@ -238,37 +263,52 @@ sub _give {
     return;
 }
 
-# Runs $work (a future) for a connection on its way to the pool; $then
-# gets the finished future. Counted in the total until then.
+# Runs $work (a future) for a connection on its way to the pool, counted
+# in the total (as $kind: opening, checking or cleaning) until it is
+# ready; then $then gets the pool and the finished future. (Only a weak
+# reference to the pool is kept meanwhile: the work must not keep a pool
+# alive that its owner dropped.)
 sub _pending_work {
-    my ( $self, $work, $then ) = @_;
+    my ( $self, $kind, $work, $then ) = @_;
     my $gen = $self->{_gen};
     weaken( my $weak = $self );
-    $self->{_pending}++;
+    $self->{"_$kind"}++;
     $self->{_busy}{ refaddr $work } = $work;
     $work->on_ready(
         sub {
+            my ($f) = @_;
             my $self = $weak or return;
             return if $self->{_gen} != $gen || $self->{_pid} != $$;
-            delete $self->{_busy}{ refaddr $work };
-            $self->{_pending}--;
-            $then->( $_[0] );
+            delete $self->{_busy}{ refaddr $f };
+            $self->{"_$kind"}--;
+            $then->( $self, $f );
             $self->_dispatch;
         }
     );
     return $work;
 }
 
+# An error object for what a client died with.
+sub _error_of {
+    my ( $why, $doing ) = @_;
+    return $why if blessed $why && $why->isa('Future::IO::Redis::Error');
+    ( my $text = "$why" ) =~ s/ at \S+ line \d+\.?\n\z//;
+    chomp $text;
+    return Future::IO::Redis::Error->new( message => "pool: $doing: $text" );
+}
+
+# (A client that cannot even be made, say its TLS file is gone, fails like
+# a connect: the waiter first in line hears why.)
 sub _open {
-    my ($self)  = @_;
-    my $conn    = Future::IO::Redis->new( %{ $self->{_options} } );
-    my $connect = eval { $conn->connect }
-        || Future::IO::Redis::Bridge::failed_future(
-        blessed $@ ? $@ : Future::IO::Redis::Error->new( message => "pool: cannot connect: $@" ) );
+    my ($self) = @_;
+    my ( $conn, $connect );
+    $conn    = eval { Future::IO::Redis->new( %{ $self->{_options} } ) };
+    $connect = eval { $conn->connect } if $conn;
+    $connect ||= Future::IO::Redis::Bridge::failed_future( _error_of( $@, 'cannot connect' ) );
     return $self->_pending_work(
-        $connect,
+        opening => $connect,
         sub {
-            my ($f) = @_;
+            my ( $self, $f ) = @_;
             return $self->_give($conn) if $f->is_done;
 
             # The waiter first in line hears why (rather than timing out);
@@ -285,11 +325,12 @@ sub _open {
 
 sub _health_check {
     my ( $self, $conn ) = @_;
-    my $ping = eval { $conn->ping } || Future::IO::Redis::Bridge::failed_future($@);
+    my $ping = eval { $conn->ping }
+        || Future::IO::Redis::Bridge::failed_future( _error_of( $@, 'health check' ) );
     $self->_pending_work(
-        $ping,
+        checking => $ping,
         sub {
-            my ($f) = @_;
+            my ( $self, $f ) = @_;
             if   ( $f->is_done && $conn->is_connected ) { $self->_give($conn) }
             else                                        { $self->_destroy($conn) }
         }
@@ -301,12 +342,22 @@ sub _health_check {
 
 sub release {
     my ( $self, $conn ) = @_;
+    $self->_release($conn);
+    return;
+}
+
+# With $lease (from with): only that lease is given back, quietly; a
+# connection released by hand meanwhile, and maybe handed to another
+# caller since, is left alone.
+sub _release {
+    my ( $self, $conn, $lease ) = @_;
     return unless $conn;
     return if $self->_check_fork;    # the child forgot the parent's connections
 
     my $addr = refaddr($conn) // -1;
     my $mine = $self->{_active}{$addr};
     unless ( $mine && refaddr $mine == $addr ) {
+        return if defined $lease;
         my $forgotten = $self->{_forgotten} && $self->{_forgotten}{$addr};
         return if $forgotten && refaddr $forgotten == $addr;    # acquired before a fork
         carp 'Future::IO::Redis::Pool: release of a connection '
@@ -317,45 +368,92 @@ sub release {
             ) . '; ignored';
         return;
     }
+    return if defined $lease && $lease != ( $self->{_lease}{$addr} // 0 );
     delete $self->{_active}{$addr};
+    delete $self->{_lease}{$addr};
 
-    if    ( $self->{_closed} )      { $self->_close($conn) }
-    elsif ( !$conn->is_connected )  { $self->_destroy($conn) }
-    elsif ( !$self->_dirty($conn) ) { $self->_give($conn) }
-    elsif ( $self->{on_dirty} eq 'cleanup' ) {
-        $self->_pending_work(
-            $self->_cleanup($conn),
-            sub {
-                my ($f) = @_;
-                if   ( $f->is_done ) { $self->_give($conn) }
-                else                 { $self->_destroy($conn) }
-            }
-        );
+    if    ( $self->{_closed} )     { $self->_close($conn) }
+    elsif ( !$conn->is_connected ) { $self->_destroy($conn) }
+    else {
+        my ( $dirty, $beyond_cleanup ) = $self->_dirty($conn);
+        if    ( !defined $dirty )                                   { $self->_give($conn) }
+        elsif ( $beyond_cleanup || $self->{on_dirty} ne 'cleanup' ) { $self->_destroy($conn) }
+        else                                                        { $self->_start_cleanup($conn) }
     }
-    else { $self->_destroy($conn) }
     $self->_dispatch;
     return;
 }
 
-# Why the connection cannot go to the next user as it is, or nothing.
+# Why the connection cannot go to the next user as it is, or nothing; and
+# true as well when no cleanup can help (it is destroyed under either
+# on_dirty).
 sub _dirty {
     my ( $self, $conn ) = @_;
+    my $want = $self->{_want};
+
+    # Logged in as someone else (AUTH): the next user must not inherit that.
+    return ( 'another login', 1 )
+        if _differs( $conn->{username} // 'default', $want->{username} // 'default' )
+        || _differs( $conn->{password},              $want->{password} );
+
+    # A transaction of the client's own (watch_multi, or a multi waiting for
+    # its turn) is still running: it would go on on the next user's
+    # connection. A manual WATCH/MULTI holds the gate too, and is cleaned.
+    my $busy = $conn->inflight_count || @{ $conn->{_auto} // [] };
+    return ( 'a transaction of the client still running', 1 ) if _gate_busy( $conn, $busy );
+
     return 'pub/sub' if $conn->can('is_pubsub') && $conn->is_pubsub;
     return 'MULTI'   if $conn->in_multi;
     return 'WATCH'   if $conn->watching;
 
     # (Auto-pipelined commands of this tick are not sent yet.)
-    return 'commands in flight' if $conn->inflight_count || @{ $conn->{_auto} // [] };
+    return 'commands in flight' if $busy;
 
     # A SELECT of another database would send the next user's commands there.
-    return 'another database' if ( $conn->{database} // 0 ) != $self->{_database};
+    return 'another database'    if ( $conn->{database} // 0 ) != $want->{database};
+    return 'another client name' if _differs( $conn->{client_name}, $want->{client_name} );
+    return 'another prefix'      if _differs( $conn->{prefix},      $want->{prefix} );
+    return;
+}
+
+# (undef and '' are the same here: no name, no prefix, no password.)
+sub _differs {
+    my ( $x, $y ) = @_;
+    return ( $x // '' ) ne ( $y // '' );
+}
+
+# True when the client's transaction gate is held by something other than
+# a manual WATCH/MULTI that is in force or on its way, or when anybody
+# waits for it.
+sub _gate_busy {
+    my ( $conn, $busy ) = @_;
+    my $gate = $conn->{_tx_gate};
+    return 1 if $gate && grep { !$_->[1]->is_ready } @{ $gate->{waiters} // [] };
+    return !( $conn->in_multi || $conn->watching || $busy ) if $conn->{_manual};
+    return $gate && $gate->{held} ? 1 : 0;
+}
+
+sub _start_cleanup {
+    my ( $self, $conn ) = @_;
+    my $addr = refaddr $conn;
+    $self->{_in_cleanup}{$addr} = $conn;
+    $self->_pending_work(
+        cleaning => $self->_cleanup($conn),
+        sub {
+            my ( $self, $f ) = @_;
+            delete $self->{_in_cleanup}{$addr};
+            if    ( $self->{_closed} ) { $self->_close($conn) }
+            elsif ( $f->is_done )      { $self->_give($conn) }
+            else                       { $self->_destroy($conn) }
+        }
+    );
     return;
 }
 
 # Brings a dirty connection back to a clean state, within cleanup_timeout.
 sub _cleanup {
     my ( $self, $conn ) = @_;
-    my $clean = _clean_steps( $conn, $self->{_database} );
+    my $clean = _clean_steps( $conn, $self->{_want} );
     my $secs  = $self->{cleanup_timeout} or return $clean;
     return Future->wait_any(
         $clean,
@@ -374,7 +472,7 @@ sub _cleanup {
 }
 
 async sub _clean_steps {
-    my ( $conn, $database ) = @_;
+    my ( $conn, $want ) = @_;
     if ( $conn->can('is_pubsub') && $conn->is_pubsub ) {
         die "pool: cannot leave pub/sub mode\n" unless $conn->can('unsubscribe_all');
         my $unsubscribed = $conn->unsubscribe_all;
@@ -385,19 +483,50 @@ async sub _clean_steps {
     # Replies come in order: once this PING is answered (PONG, or QUEUED
     # inside a MULTI whose reply was still on its way), so is everything
     # sent before it. DISCARD also ends WATCH.
-    await $conn->ping              if $conn->inflight_count || @{ $conn->{_auto} // [] };
-    await $conn->discard           if $conn->in_multi;
-    await $conn->unwatch           if $conn->watching;
-    await $conn->select($database) if ( $conn->{database} // 0 ) != $database;
+    await $conn->ping    if $conn->inflight_count || @{ $conn->{_auto} // [] };
+    await $conn->discard if $conn->in_multi;
+    await $conn->unwatch if $conn->watching;
+
+    # Then what the pool's options set up: database, name, prefix.
+    await $conn->select( $want->{database} ) if ( $conn->{database} // 0 ) != $want->{database};
+
+    # (CLIENT SETNAME "" takes the name away.)
+    await $conn->command( 'CLIENT', 'SETNAME', $want->{client_name} // '' )
+        if _differs( $conn->{client_name}, $want->{client_name} );
+    $conn->{prefix} = $want->{prefix};
     die "pool: connection still in use\n"
-        if $conn->in_multi || $conn->watching || $conn->inflight_count || !$conn->is_connected;
+        if $conn->in_multi
+        || $conn->watching
+        || $conn->inflight_count
+        || !$conn->is_connected
+        || _gate_busy( $conn, 0 )
+        || _differs( $conn->{client_name}, $want->{client_name} );
     return $conn;
 }
 
+# A connection closed because it was dirty or broken: min are opened again,
+# on the next turn of the event loop (a waiter gets one at once anyway).
 sub _destroy {
     my ( $self, $conn ) = @_;
     $self->{_destroyed}++;
     $self->_close($conn);
+    $self->_schedule_top_up;
+    return;
+}
+
+sub _schedule_top_up {
+    my ($self) = @_;
+    return if $self->{_top_up_timer} || $self->{_closed} || $self->_total >= $self->{min};
+    weaken( my $weak = $self );
+    my $gen = $self->{_gen};
+    $self->{_top_up_timer} = Future::IO->sleep(0)->on_done(
+        sub {
+            my $self = $weak or return;
+            return if $self->{_gen} != $gen || $self->{_pid} != $$;
+            delete $self->{_top_up_timer};
+            $self->_top_up;
+        }
+    );
     return;
 }
 
@@ -454,18 +583,27 @@ sub with {
     return $self->acquire->then(
         sub {
             my ($conn) = @_;
-            my $result = eval { $code->($conn) };
-            if ( !( blessed $result && $result->isa('Future') ) ) {
-                my $err = $@;
-                $weak->release($conn)                                 if $weak;
-                return Future::IO::Redis::Bridge::failed_future($err) if $err;
-                return Future::IO::Redis::Bridge::new_future()->done($result);
-            }
 
-            # Done, failed or cancelled (the caller cancelled): back it goes,
-            # before the caller hears the result.
-            $result->on_ready( sub { $weak->release($conn) if $weak } );
-            return $result;
+            # This checkout's lease: given back once, and only that lease
+            # (not the connection: released by hand inside the callback, it
+            # may be another caller's by the time the callback is over).
+            my $lease = $weak && $weak->{_lease}{ refaddr $conn };
+            my $back  = sub { $weak->_release( $conn, $lease // 0 ) if $weak };
+
+            my @result;
+            my $ok  = eval { @result = $code->($conn); 1 };
+            my $err = $@;
+            if ( $ok && @result == 1 && blessed $result[0] && $result[0]->isa('Future') ) {
+
+                # Done, failed or cancelled (the caller cancelled): back it
+                # goes, before the caller hears the result.
+                $result[0]->on_ready($back);
+                return $result[0];
+            }
+            $back->();
+            return Future::IO::Redis::Bridge::failed_future( $err || 'with: the callback died' )
+                unless $ok;
+            return Future::IO::Redis::Bridge::new_future()->done(@result);
         }
     );
 }
@@ -488,9 +626,18 @@ sub shutdown {
     my ($self) = @_;
     $self->_check_fork;
     $self->{_closed} = 1;
-    if ( my $reaper = delete $self->{_reaper} ) { $reaper->cancel }
+    for my $timer ( grep { defined } delete @{$self}{qw(_reaper _top_up_timer)} ) {
+        $timer->cancel unless $timer->is_ready;
+    }
     my @idle = splice @{ $self->{_idle} };
     $self->_close( $_->[0] ) for @idle;
+
+    # Those being cleaned are closed too (their cleanup fails): a pool that
+    # went away would never hear of them again. The work on those being
+    # opened or checked runs to its end without the pool (the client then
+    # goes, and closes); a connection that comes back to the pool is closed.
+    $self->_close($_) for values %{ $self->{_in_cleanup} };
+    $_->retain for values %{ $self->{_busy} };
     my @waiters = splice @{ $self->{_waiters} };
     for my $waiter (@waiters) {
         next if $waiter->is_ready;
@@ -568,19 +715,33 @@ do not need a pool: one client takes any number of concurrent commands.
 The pool never has more than C<max> connections, counting those being
 opened, checked or cleaned, however many callers ask at once. Callers that
 find all of them in use wait in line, first come first served, each for at
-most C<acquire_timeout> seconds.
+most C<acquire_timeout> seconds. An idle connection is handed out before a
+new one is opened; a connection still being cleaned is promised to nobody,
+so no caller waits for it while another connection is idle or may be
+opened.
 
 A connection given back in a state the next user would trip over is
 I<dirty>: inside MULTI, with a WATCH in force, with commands still waiting
 for their replies (also auto-pipelined ones not yet sent), subscribed
-(pub/sub), or switched to another database. Under C<< on_dirty => 'destroy'
->> (the default) it is closed, and a fresh one is opened when needed. Under
-C<< on_dirty => 'cleanup' >> it is brought back: unsubscribed, its pending
-replies awaited, its MULTI discarded, its WATCH lifted, its database
-selected again, all within C<cleanup_timeout> seconds; if that fails or
-takes too long it is closed. A raw C<MULTI> sent with C<command> is not
-seen (the client tracks transactions begun with C<multi_start> and
-C<watch>): use those.
+(pub/sub), switched to another database, or with another client name
+(C<CLIENT SETNAME>) or key prefix (C<< $redis->{prefix} >>) than the pool's
+options give. Under C<< on_dirty => 'destroy' >> (the default) it is
+closed, and a fresh one is opened when needed. Under C<< on_dirty =>
+'cleanup' >> it is brought back: unsubscribed, its pending replies awaited,
+its MULTI discarded, its WATCH lifted, its database selected again, its
+name and prefix restored, all within C<cleanup_timeout> seconds; if that
+fails or takes too long it is closed.
+
+Two states no cleanup undoes close the connection under either
+C<on_dirty>: logged in as someone else (an C<AUTH> the server accepted,
+with other credentials than the pool's options), and a transaction of the
+client's own still running or waiting for its turn (a C<watch_multi> whose
+callback is not over, a C<multi> or C<watch> queued behind a transaction):
+it would go on on the next user's connection. Not seen at all are a raw
+C<MULTI> sent with C<command> (the client tracks transactions begun with
+C<multi_start> and C<watch>: use those) and a C<multi> whose callback is
+still running (it holds nothing until it is sent): await transactions
+before giving the connection back.
 
 Before an idle connection is handed out it is checked: one that is no
 longer connected is closed and replaced, and one that has been idle for
@@ -606,7 +767,8 @@ an unknown option or a bad value croaks at once, as does a bad pool option.
 =item min
 
 Connections opened by L</warm> or the first L</acquire>, and kept open when
-idle. Default 1; 0 opens connections only on demand.
+idle; one closed because it was dirty or broken is replaced (on the next
+turn of the event loop). Default 1; 0 opens connections only on demand.
 
 =item max
 
@@ -647,7 +809,7 @@ A connected L<Future::IO::Redis> client for the caller alone, until it
 gives it back with L</release>. Takes an idle connection (the one released
 last), else opens one if fewer than C<max> exist, else waits in line. Fails
 with L<Future::IO::Redis::Error::Timeout> after C<acquire_timeout>, with the
-connection's own error when opening it fails, and with
+connection's own error when opening it fails (see L</ERRORS>), and with
 L<Future::IO::Redis::Error::Disconnected> after L</shutdown>. Cancelling the
 future gives up the place in line.
 
@@ -660,6 +822,12 @@ ones. A dirty connection is closed or cleaned first (see C<on_dirty>), and
 one that is no longer connected is closed. Releasing a connection twice, or
 one this pool did not hand out (or has closed), only warns.
 
+Release each connection once. The pool hands out the client objects
+themselves, so a second release that comes after the connection went to
+another caller cannot be told from that caller's own: it gives the other
+caller's connection back, and two callers end up sharing it. L</with>
+cannot do this: it gives back its own checkout only.
+
 =head2 with
 
     my $result = await $pool->with( async sub {
@@ -670,8 +838,20 @@ one this pool did not hand out (or has closed), only warns.
 
 Acquires a connection, runs the callback with it, and releases it when the
 callback's future is done, fails or is cancelled (or when the callback
-dies, or returns a plain value). Yields what the callback yields and fails
-with what it fails with.
+dies, or returns plain values). Yields what the callback yields and fails
+with what it fails with; a plain sub is called in list context, and its
+list is what the future yields.
+
+Releasing the connection by hand inside the callback is allowed (and the
+callback is then done with it): C<with> then gives nothing back itself, not
+even when another caller has that connection by then.
+
+Do not call C<with> or L</acquire> inside a C<with> callback on the same
+pool when the outer call may hold the last connection: on a pool of
+C<max> 1 the inner call waits for the outer one's connection, which comes
+back only once the inner call is over. That deadlock ends only when the
+inner call fails with L<Future::IO::Redis::Error::Timeout> after
+C<acquire_timeout> (never, with C<acquire_timeout> 0).
 
 =head2 warm
 
@@ -698,7 +878,8 @@ The options of the same name.
 
     $pool->shutdown;
 
-Closes the idle connections, fails the callers in line with
+Closes the idle connections and those being cleaned, fails the callers in
+line with
 L<Future::IO::Redis::Error::Disconnected>, and makes every later
 L</acquire> fail the same way. Connections still handed out are closed when
 they are released. Called when the pool object goes away.
@@ -723,7 +904,9 @@ in the parent.
 =item L<Future::IO::Redis::Error::Connection> and the others
 
 Opening a connection failed: the caller first in line gets the client's
-own error (refused, bad password ...).
+own error (refused, bad password ...), or a L<Future::IO::Redis::Error>
+when a client cannot even be made any more (a connection option that
+became unusable, such as a TLS file that is gone).
 
 =back
 
