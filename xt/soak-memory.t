@@ -1,12 +1,14 @@
 # Long run with stable memory: commands, error replies, timeouts, clients
 # made and dropped, pipelines, transactions (plain and WATCHed), scripts,
-# SCAN walks, auto-pipelined ticks, and reconnects after CLIENT KILL. After a warm-up the
+# SCAN walks, auto-pipelined ticks, pub/sub rounds, a pool under load, and
+# reconnects after CLIENT KILL. After a warm-up the
 # process must not keep growing. Slow: runs under `make xtest` (FIOR_XT=1)
 # or with FIOR_SOAK=1.
 use Test2::V0;
 use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
+use Future::IO::Redis::Pool;
 use lib 't/lib';
 use FIORServer;
 
@@ -27,6 +29,8 @@ my $redis  = Future::IO::Redis->new( %at, reconnect => 1, reconnect_delay => 0.0
 my $killer = Future::IO::Redis->new(%at);
 my $auto   = Future::IO::Redis->new( %at, auto_pipeline => 1 );
 my $script = $redis->script(q{return redis.call('INCR', KEYS[1])});
+my $pool   = Future::IO::Redis::Pool->new( %at, min => 1, max => 4 );
+my $pubsub = Future::IO::Redis->new(%at);
 $redis->set( 'soak:str', 'not a number' )->get;
 
 sub round {
@@ -50,6 +54,16 @@ sub round {
     1 while $it->next->get;
     Future->needs_all( map { $auto->get("soak:$_") } 1 .. 500 )->get;
 
+    my $sub = $pubsub->subscribe('soak:ch')->get;
+    $redis->publish( 'soak:ch', $_ )->get for 1 .. 50;
+    $sub->next->get for 1 .. 50;
+    $sub->unsubscribe->get;
+    Future->needs_all(
+        map {
+            $pool->with( sub { $_[0]->get('soak:1') } )
+        } 1 .. 40
+    )->get;
+
     for ( 1 .. 20 ) {
         my $c = Future::IO::Redis->new(%at);
         $c->ping->get;
@@ -72,4 +86,6 @@ is( scalar( keys %Future::IO::Redis::Bridge::PENDING ), 0, 'no pending entries l
 $redis->disconnect;
 $killer->disconnect;
 $auto->disconnect;
+$pubsub->disconnect;
+$pool->shutdown;
 done_testing;
