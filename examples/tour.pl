@@ -16,6 +16,7 @@ use Future::IO;
 use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;    # also enables async/await in this file
+use Future::IO::Redis::Pool;
 use Time::HiRes qw(time);
 
 $| = 1;
@@ -118,7 +119,28 @@ async sub main {
     while ( my $batch = await $it->next ) { $found{$_} = 1 for @$batch }
     print "   scan_iter(match => 'tour:*') -> ", join( ' ', sort keys %found ), "\n";
 
-    step '7. Automatic reconnect';
+    step '7. Pub/sub and a pool';
+    my $listener = Future::IO::Redis->new( host => '127.0.0.1', port => $port );
+    my $sub      = await $listener->subscribe('tour:news');
+    my $pool     = Future::IO::Redis::Pool->new( host => '127.0.0.1', port => $port, max => 3 );
+    my @counts   = await Future->needs_all(
+        map {
+            my $n = $_;
+            $pool->with( async sub { await $_[0]->publish( 'tour:news', "item $n" ) } )
+        } 1 .. 5
+    );
+    print "   5 PUBLISHes through a pool of at most 3 connections, each reached ",
+        "@counts subscriber(s)\n";
+    for my $i ( 1 .. 5 ) {
+        my $m = await $sub->next;
+        print "   $m->{channel}: $m->{data}\n";
+    }
+    printf "   pool: %d connections opened, %d idle\n", $pool->stats->{total}, $pool->stats->{idle};
+    await $sub->unsubscribe;
+    $pool->shutdown;
+    $listener->disconnect;
+
+    step '8. Automatic reconnect';
     my $id = await $redis->command( 'CLIENT', 'ID' );
     print "   our connection id: $id\n";
     my $admin = Future::IO::Redis->new( host => '127.0.0.1', port => $port );
@@ -137,7 +159,7 @@ async sub main {
     my $new_id = await $redis->command( 'CLIENT', 'ID' );
     print "   new connection id: $new_id\n";
 
-    step '8. Clean up';
+    step '9. Clean up';
     my $deleted = await $redis->del(@keys);
     print "   deleted $deleted keys\n";
     $redis->disconnect;
