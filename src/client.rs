@@ -393,7 +393,7 @@ impl ClientTask {
 
     /// Settles what the command meant for the session first, then answers
     /// it: the options Perl keeps follow before its caller resumes.
-    fn on_done(&mut self, done: Done) {
+    fn on_done(&mut self, mut done: Done) {
         if done.id == RESUBSCRIBE {
             return self.on_resubscribed(done.replay, done.result);
         }
@@ -410,6 +410,17 @@ impl ClientTask {
                 })
             ) {
                 self.reset("a SUBSCRIBE-like command timed out");
+            }
+            // Answered with neither confirmations nor a refusal: QUEUED in
+            // a MULTI the client did not know of. Its EXEC would subscribe
+            // the connection behind everyone's back: reset it instead.
+            if matches!(done.result, Ok(ref v) if !matches!(v, Value::Array(_))) {
+                self.reset("a SUBSCRIBE-like command was queued inside MULTI");
+                done.result = Err(CoreError::Protocol(
+                    "a SUBSCRIBE-like command was queued inside a MULTI; \
+                     the connection was reset (subscribe outside transactions)"
+                        .to_owned(),
+                ));
             }
         }
         for (index, effect) in done.effects {
@@ -573,10 +584,10 @@ impl ClientTask {
             return;
         }
         self.link = Link::Idle;
-        self.on_link_event(LinkEvent::Lost(CoreError::Connection(
+        self.on_lost(CoreError::Connection(
             Reason::Lost,
             format!("reset by the client: {why}, leaving the connection's state unknown"),
-        )));
+        ));
         if !self.cfg.reconnect {
             self.link = Link::Idle;
         }
@@ -715,30 +726,47 @@ impl ClientTask {
             }
             LinkEvent::Opened(Err(err)) => self.on_attempt_failed(err),
             LinkEvent::Lost(why) => {
-                self.queued.clear(); // a new connection has no transaction
-                if !self.cfg.reconnect {
-                    // Nothing will restore them: the client is unsubscribed.
-                    self.sink.subscriptions().clear();
+                // Replies that came in just before the end (a reply and the
+                // close in one read) are answered first: their effects
+                // (EXEC, SELECT) and callers come before the drop, as on
+                // the wire; what failed because of the drop comes after.
+                let mut failed = Vec::new();
+                while let Some(Some(done)) = self.inflight.next().now_or_never() {
+                    if matches!(done.result, Err(CoreError::Connection(..))) {
+                        failed.push(done);
+                    } else {
+                        self.on_done(done);
+                    }
                 }
-                let lost = CoreError::Connection(
-                    Reason::Lost,
-                    format!("connection to {} lost: {why}", self.cfg.describe()),
-                );
-                self.out
-                    .event(self.client_id, event::DISCONNECTED, Some(&lost));
-                self.out.event(self.client_id, event::ERROR, Some(&lost));
-                if self.cfg.reconnect {
-                    self.reconnecting = true;
-                    self.failed_attempts = 0;
-                    self.schedule_retry();
-                } else {
-                    self.link = Link::Down;
-                }
+                self.on_lost(why);
+                failed.into_iter().for_each(|done| self.on_done(done));
             }
             LinkEvent::RetryNow => {
                 self.out.event(self.client_id, event::RECONNECTING, None);
                 self.start_attempt();
             }
+        }
+    }
+
+    fn on_lost(&mut self, why: CoreError) {
+        self.queued.clear(); // a new connection has no transaction
+        if !self.cfg.reconnect {
+            // Nothing will restore them: the client is unsubscribed.
+            self.sink.subscriptions().clear();
+        }
+        let lost = CoreError::Connection(
+            Reason::Lost,
+            format!("connection to {} lost: {why}", self.cfg.describe()),
+        );
+        self.out
+            .event(self.client_id, event::DISCONNECTED, Some(&lost));
+        self.out.event(self.client_id, event::ERROR, Some(&lost));
+        if self.cfg.reconnect {
+            self.reconnecting = true;
+            self.failed_attempts = 0;
+            self.schedule_retry();
+        } else {
+            self.link = Link::Down;
         }
     }
 

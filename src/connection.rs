@@ -290,7 +290,14 @@ fn route(value: Value, inflight: &mut VecDeque<Waiting>, sink: &Sink) -> Result<
         }
     }
     // Pub/sub traffic: Perl gets it all; a confirmation also counts for the
-    // SUBSCRIBE-like request it answers.
+    // SUBSCRIBE-like request it answers. One nobody asked for (nothing
+    // waits for it, nothing is subscribed) is dropped: it must not make the
+    // client believe in a subscription it never made.
+    if let Some(Traffic::Confirmation(_)) = pubsub::classify(&value) {
+        if waiting_kind.is_none() && sink.subscriptions().is_empty() {
+            return Ok(());
+        }
+    }
     sink.forward(&value);
     if let (Some(Traffic::Confirmation(kind)), Some(want)) =
         (pubsub::classify(&value), waiting_kind)

@@ -288,13 +288,14 @@ sub _after_fork {
     my ($self) = @_;
     $self->{_pid} = $$;
 
-    # The parent's futures are failed by the bridge; its queued ones here.
-    $self->_detach_core(
-        Future::IO::Redis::Error::Disconnected->new(
-            message => 'request was made by the parent process before fork',
-            reason  => 'fork'
-        )
+    # The parent's futures are failed by the bridge; its queued ones and
+    # its subscription here.
+    my $error = Future::IO::Redis::Error::Disconnected->new(
+        message => 'request was made by the parent process before fork',
+        reason  => 'fork'
     );
+    $self->_end_subscription($error);
+    $self->_detach_core($error);
     delete $self->{_tx_gate};    # its waiters are the parent's
 }
 
@@ -671,7 +672,10 @@ sub command {
         = defined $self->{prefix}
         ? $handle->command( -1, $_[0], _prefixed( $self->{prefix}, @_ ) )
         : $handle->command( -1, @_ );
-    return $f->fail( _command_error( \@_, @detail ) ) if $status;
+    if ($status) {
+        _unsent($ON_REPLY);
+        return $f->fail( _command_error( \@_, @detail ) );
+    }
     return $self->_track( $detail[0], $f, $_[0] );
 }
 
@@ -735,7 +739,11 @@ sub _flush_auto {
     my $ok = eval {
         my $handle = $self->{_handle} || $self->_handle;
         while (@$queue) {
-            @batch = grep { !$_->[0]->is_ready } splice @$queue, 0, $self->{pipeline_depth};
+            @batch = splice @$queue, 0, $self->{pipeline_depth};
+
+            # Cancelled before it went out: not sent (its hook hears so).
+            _unsent( $_->[2] ) for grep { $_->[0]->is_ready } @batch;
+            @batch = grep { !$_->[0]->is_ready } @batch;
             next unless @batch;
 
             # (0, id ...), or (status, kind, message, bad command, its bad word)
@@ -744,12 +752,14 @@ sub _flush_auto {
 
                 # Bad input in one command: it fails, the others go.
                 my ($bad) = splice @batch, $detail[2], 1;
-                push @failed, [ $bad->[0], _command_error( $bad->[1], @detail[ 0, 1, 3 ] ) ];
+                push @failed,
+                    [ $bad->[0], _command_error( $bad->[1], @detail[ 0, 1, 3 ] ), $bad->[2] ];
                 unshift @$queue, @batch;
                 next;
             }
             if ($status) {
-                push @failed, map { [ $_->[0], _command_error( $_->[1], @detail ) ] } @batch;
+                push @failed,
+                    map { [ $_->[0], _command_error( $_->[1], @detail ), $_->[2] ] } @batch;
                 next;
             }
             for my $i ( 0 .. $#batch ) {
@@ -764,10 +774,11 @@ sub _flush_auto {
 
         # (Cannot start the core client: what is left fails with why.)
         my $error = blessed $@ ? $@ : Future::IO::Redis::Error->new( message => "$@" );
-        push @failed, map { [ $_->[0], $error ] } @batch, @$queue;
+        push @failed, map { [ $_->[0], $error, $_->[2] ] } @batch, @$queue;
     }
     for (@failed) {
-        my ( $f, $error ) = @$_;
+        my ( $f, $error, $hook ) = @$_;
+        _unsent($hook);
         next if $f->is_ready;
         eval { $f->fail($error); 1 } or warn "Future::IO::Redis: callback died: $@";
     }
@@ -847,7 +858,19 @@ sub _track {
     return $f;
 }
 
-sub _refuse { Future::IO::Redis::Bridge::failed_future( $_[0] ) }
+sub _refuse {
+    _unsent($ON_REPLY);
+    return Future::IO::Redis::Bridge::failed_future( $_[0] );
+}
+
+# A hooked command that is not sent after all: its hook hears so (a manual
+# WATCH that never went out must give the gate back).
+sub _unsent {
+    my ($hook) = @_;
+    return unless $hook;
+    eval { $hook->( 0, [ 0, 0, '', 'not sent' ] ); 1 } or warn "Future::IO::Redis: $@";
+    return;
+}
 
 sub _refusal {
     my ($uc) = @_;
@@ -1102,8 +1125,9 @@ The transaction commands by hand, for a client one caller uses at a time (a
 connection taken from a pool): between C<multi_start> and C<exec> every
 command of the client is part of the transaction. From the first C<watch>
 or C<multi_start> until C<exec>, C<discard>, an C<unwatch> outside MULTI or
-a dropped connection, other transactions of this client
-(L</multi>, L</watch_multi>) wait. Await C<watch> and C<multi_start>: when
+a dropped connection, other WATCH sections of this client (L</watch_multi>)
+wait, and a L</multi> is sent at once as the transaction that WATCH
+guards. Await C<watch> and C<multi_start>: when
 such a transaction is in progress they are sent after it, and so are
 C<exec>, C<discard> and C<unwatch> called outside a section of their own.
 After a reconnect the server has forgotten MULTI and WATCH: check
@@ -1348,7 +1372,14 @@ sub _subscribe {
                 . ': not inside MULTI (the transaction would subscribe the '
                 . 'connection behind the client\'s back); exec or discard first'
         )
-    ) if $self->{_in_multi};
+    ) if $self->{_in_multi} || $self->{_manual};
+
+    # Under RESP2 a WATCH section could then not send its EXEC or UNWATCH.
+    return _refuse(
+        Future::IO::Redis::Error->new(
+            message => lc($word) . ': not while a watch_multi is in progress on this RESP2 client'
+        )
+    ) if $self->{protocol} == 2 && $self->{_tx_gate} && $self->{_tx_gate}{held};
     require Future::IO::Redis::Subscription;
     $self->{_subscription} //= Future::IO::Redis::Subscription->new(
         client     => $self,
@@ -1415,9 +1446,9 @@ sub _on_session {
 
 # The subscription is over (a drop without reconnect, disconnect, fork).
 sub _end_subscription {
-    my ($self) = @_;
+    my ( $self, $error ) = @_;
     my $sub = delete $self->{_subscription} or return;
-    $sub->_close;
+    $sub->_close($error);
     return;
 }
 

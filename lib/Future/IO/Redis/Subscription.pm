@@ -80,9 +80,17 @@ sub _leave {
 # The set each subscribing word adds to.
 my %ADDS = ( SUBSCRIBE => 'channels', PSUBSCRIBE => 'patterns', SSUBSCRIBE => 'sharded_channels' );
 
+# The client, after it noticed a fork (which ends a parent's subscription).
+sub _client_here {
+    my ($self) = @_;
+    my $client = $self->{client} or return;
+    $client->_after_fork if $client->{_pid} != $$;
+    return $client;
+}
+
 sub _request {
     my ( $self, $word, @names ) = @_;
-    my $client = $self->{client};
+    my $client = $self->_client_here;
     return Future::IO::Redis::Bridge::failed_future(
         Future::IO::Redis::Error::Disconnected->new(
             message => lc($word) . ': the subscription is closed',
@@ -227,12 +235,14 @@ sub _close_if_done {
     return;
 }
 
-# Ends the subscription: waiting next() calls get undef (or the overflow
-# error); the client may run other commands again.
+# Ends the subscription: waiting next() calls get undef, or the error (an
+# overflow; a fork: the parent's subscription in the child); the client may
+# run other commands again.
 sub _close {
-    my ($self) = @_;
+    my ( $self, $error ) = @_;
     return if $self->{closed};
     $self->{closed} = 1;
+    $self->{error} //= $error if $error;
     my $client = $self->{client};
     delete $client->{_subscription}
         if $client && $client->{_subscription} && $client->{_subscription} == $self;
@@ -258,6 +268,7 @@ sub _resubscribed {
 sub next {
     my ($self) = @_;
     croak 'next: this subscription delivers to its on_message callback' if $self->{on_message};
+    $self->_client_here;
     my $f = Future::IO::Redis::Bridge::new_future();
     return $f->done( shift @{ $self->{buffer} } ) if @{ $self->{buffer} };
     return $f->fail( $self->{error} )             if $self->{error};
@@ -294,6 +305,7 @@ sub next_message {
 sub on_message {
     my ( $self, $code ) = @_;
     croak 'on_message: give a code reference' unless ref $code eq 'CODE';
+    $self->_client_here;
     croak 'on_message: next() calls are still waiting; use one or the other'
         if grep { !$_->is_ready } @{ $self->{waiters} };
     $self->{on_message} = $code;
