@@ -25,6 +25,10 @@ our @CARP_NOT = qw(Future::IO::Redis);
 # handed out: a connection that looks up may have been dropped meanwhile.
 use constant PING_AFTER => 1;
 
+# The most seconds that PING may take (at most half of acquire_timeout): a
+# connection that stays silent longer is closed.
+use constant CHECK_TIMEOUT => 1;
+
 my %DEFAULTS = (
     min             => 1,
     max             => 10,
@@ -87,6 +91,7 @@ sub new {
         _cleaning   => 0,        # ... dirty ones being cleaned
         _in_cleanup => {},       # refaddr => client being cleaned
         _busy       => {},       # the futures of that work, kept alive
+        _opens      => {},       # refaddr => connect future (for warm)
         _destroyed  => 0,
         _gen        => 0,
     }, $class;
@@ -101,6 +106,15 @@ sub _total {
     my ($self) = @_;
     my $held = @{ $self->{_idle} } + keys %{ $self->{_active} };
     return $held + $self->{_opening} + $self->{_checking} + $self->{_cleaning};
+}
+
+# What the pool's connections are doing, for a timeout message.
+sub _counts {
+    my ($self) = @_;
+    return sprintf '%d of %d connections: %d in use, %d idle, %d being opened, '
+        . '%d being checked, %d being cleaned',
+        $self->_total, $self->{max}, scalar keys %{ $self->{_active} }, scalar @{ $self->{_idle} },
+        @{$self}{qw(_opening _checking _cleaning)};
 }
 
 sub _disconnected {
@@ -139,6 +153,7 @@ sub _clear_all_connections {
     $self->{_opening}    = $self->{_checking} = $self->{_cleaning} = 0;
     $self->{_in_cleanup} = {};
     $self->{_busy}       = {};
+    $self->{_opens}      = {};
     delete @{$self}{qw(_reaper _top_up_timer)};    # the parent's timers: they check the pid
     my @waiters = splice @{ $self->{_waiters} };
 
@@ -161,14 +176,14 @@ sub acquire {
 
     my $f = Future::IO::Redis::Bridge::new_future();
     if ( my $secs = $self->{acquire_timeout} ) {
-        my $max   = $self->{max};
+        weaken( my $weak = $self );
         my $timer = Future::IO->sleep($secs)->on_done(
             sub {
-                return if $f->is_ready;
+                return if $f->is_ready || !$weak;
                 $f->fail(
                     Future::IO::Redis::Error::Timeout->new(
-                        message => "pool: no connection available within ${secs}s "
-                            . "(the pool's $max connections are all in use or being opened)",
+                        message => "pool: no connection available within ${secs}s ("
+                            . $weak->_counts . ')',
                         command        => 'ACQUIRE',
                         timeout        => $secs,
                         maybe_executed => 0,
@@ -202,7 +217,7 @@ sub warm {
     return Future::IO::Redis::Bridge::failed_future(
         $self->_disconnected('warm: the pool was shut down') )
         if $self->{_closed};
-    my @opening = $self->_top_up;
+    my @opening = ( values %{ $self->{_opens} }, $self->_top_up );
     return Future::IO::Redis::Bridge::new_future()->done($self) unless @opening;
 
     # (Without cancel: one failure must not stop the other attempts.)
@@ -211,11 +226,13 @@ sub warm {
 }
 
 # Serves waiters, first come first served: from idle connections first,
-# else by opening new ones while fewer than max exist. Connections being
-# opened or checked are promised to waiters already, so only waiters
-# beyond them need more; a connection being cleaned is promised to nobody
-# (its cleanup may fail, or take up to cleanup_timeout). Re-entered from a
-# waiter's callback, it only asks the running pass for another round.
+# else by opening new ones while fewer than max exist. An idle connection
+# goes to any waiter; connections being opened or checked are promised to
+# the waiters first in line only when deciding whether to open another
+# (one whose check ends with nobody waiting goes back to the idle ones); a
+# connection being cleaned is promised to nobody (its cleanup may fail, or
+# take up to cleanup_timeout). Re-entered from a waiter's callback, it only
+# asks the running pass for another round.
 sub _dispatch {
     my ($self) = @_;
     return if $self->{_closed};
@@ -229,8 +246,7 @@ sub _dispatch {
         while (1) {
             my $waiters = $self->{_waiters};
             @$waiters = grep { !$_->is_ready } @$waiters;    # timed out or cancelled
-            my $unserved = @$waiters - $self->{_checking};
-            last if $unserved <= 0;
+            last unless @$waiters;
             if ( my $entry = pop @{ $self->{_idle} } ) {
                 my ( $conn, $since ) = @$entry;
                 if    ( !$conn->is_connected )         { $self->_destroy($conn) }
@@ -238,7 +254,7 @@ sub _dispatch {
                 else                                   { $self->_give($conn) }
                 next;
             }
-            last if $unserved <= $self->{_opening};
+            last if @$waiters <= $self->{_checking} + $self->{_opening};
             last if $self->_total >= $self->{max};
             $self->_open;
         }
@@ -298,35 +314,44 @@ sub _error_of {
 }
 
 # (A client that cannot even be made, say its TLS file is gone, fails like
-# a connect: the waiter first in line hears why.)
+# a connect: a waiter hears why.)
 sub _open {
     my ($self) = @_;
     my ( $conn, $connect );
     $conn    = eval { Future::IO::Redis->new( %{ $self->{_options} } ) };
     $connect = eval { $conn->connect } if $conn;
     $connect ||= Future::IO::Redis::Bridge::failed_future( _error_of( $@, 'cannot connect' ) );
+    $self->{_opens}{ refaddr $connect } = $connect;    # for warm
     return $self->_pending_work(
         opening => $connect,
         sub {
             my ( $self, $f ) = @_;
+            delete $self->{_opens}{ refaddr $f };
             return $self->_give($conn) if $f->is_done;
 
-            # The waiter first in line hears why (rather than timing out);
-            # the next one makes its own attempt.
+            # The first waiter beyond those promised a connection being
+            # checked or opened hears why (rather than timing out); the
+            # next one makes its own attempt.
             my $err = $f->is_failed ? $f->failure : $self->_disconnected('connect was cancelled');
-            while ( my $waiter = shift @{ $self->{_waiters} } ) {
-                next if $waiter->is_ready;
-                eval { $waiter->fail($err); 1 } or warn "Future::IO::Redis::Pool: $@";
-                last;
-            }
+            my @waiting = grep { !$_->is_ready } @{ $self->{_waiters} };
+            my $waiter  = $waiting[ $self->{_checking} + $self->{_opening} ] or return;
+            @{ $self->{_waiters} } = grep { $_ != $waiter } @waiting;
+            eval { $waiter->fail($err); 1 } or warn "Future::IO::Redis::Pool: $@";
         }
     );
 }
 
+# (Within CHECK_TIMEOUT, and half of acquire_timeout: a connection that no
+# longer answers must not keep the waiter from another one.)
 sub _health_check {
     my ( $self, $conn ) = @_;
     my $ping = eval { $conn->ping }
         || Future::IO::Redis::Bridge::failed_future( _error_of( $@, 'health check' ) );
+    my $secs = CHECK_TIMEOUT;
+    $secs = $self->{acquire_timeout} / 2
+        if $self->{acquire_timeout} && $self->{acquire_timeout} / 2 < $secs;
+    $ping = Future->wait_any( $ping, Future::IO->sleep($secs)->then_fail('health check timed out') )
+        unless $ping->is_ready;
     $self->_pending_work(
         checking => $ping,
         sub {
@@ -416,10 +441,11 @@ sub _dirty {
     return;
 }
 
-# (undef and '' are the same here: no name, no prefix, no password.)
+# (undef and '' are the same here: no name, no prefix, no password. Text
+# is compared as the UTF-8 bytes sent: the server's answers give bytes.)
 sub _differs {
-    my ( $x, $y ) = @_;
-    return ( $x // '' ) ne ( $y // '' );
+    my ( $x, $y ) = map { my $s = $_ // ''; utf8::encode($s) if utf8::is_utf8($s); $s } @_;
+    return $x ne $y;
 }
 
 # True when the client's transaction gate is held by something other than
@@ -591,14 +617,33 @@ sub with {
             my $back  = sub { $weak->_release( $conn, $lease // 0 ) if $weak };
 
             my @result;
-            my $ok  = eval { @result = $code->($conn); 1 };
-            my $err = $@;
-            if ( $ok && @result == 1 && blessed $result[0] && $result[0]->isa('Future') ) {
+            my $ok      = eval { @result = $code->($conn); 1 };
+            my $err     = $@;
+            my @futures = $ok ? grep { blessed $_ && $_->isa('Future') } @result : ();
+            if ( @result == 1 && @futures ) {
 
                 # Done, failed or cancelled (the caller cancelled): back it
                 # goes, before the caller hears the result.
                 $result[0]->on_ready($back);
                 return $result[0];
+            }
+            if (@futures) {
+
+                # Several futures (a plain sub's commands): back it goes
+                # once all of them are over.
+                return Future->wait_all(@futures)->on_ready($back)->then(
+                    sub {
+                        my ($bad) = grep { !$_->is_done } @futures;
+                        return $bad->is_failed
+                            ? $bad
+                            : Future::IO::Redis::Bridge::failed_future(
+                            _error_of( 'a future it returned was cancelled', 'with' ) )
+                            if $bad;
+                        return Future::IO::Redis::Bridge::new_future()
+                            ->done( map { blessed $_ && $_->isa('Future') ? $_->get : $_ }
+                                @result );
+                    }
+                );
             }
             $back->();
             return Future::IO::Redis::Bridge::failed_future( $err || 'with: the callback died' )
@@ -738,14 +783,18 @@ with other credentials than the pool's options), and a transaction of the
 client's own still running or waiting for its turn (a C<watch_multi> whose
 callback is not over, a C<multi> or C<watch> queued behind a transaction):
 it would go on on the next user's connection. Not seen at all are a raw
-C<MULTI> sent with C<command> (the client tracks transactions begun with
-C<multi_start> and C<watch>: use those) and a C<multi> whose callback is
-still running (it holds nothing until it is sent): await transactions
-before giving the connection back.
+C<WATCH>, C<MULTI>, C<EXEC>, C<DISCARD> or C<UNWATCH> sent with C<command>
+(the client tracks transactions begun with C<multi_start> and C<watch>:
+use those) and a C<multi> whose callback is still running (it holds
+nothing until it is sent): await transactions before giving the
+connection back.
 
 Before an idle connection is handed out it is checked: one that is no
 longer connected is closed and replaced, and one that has been idle for
-more than a second must first answer a PING.
+more than a second must first answer a PING, within a second (and half of
+C<acquire_timeout>), or it is closed. Meanwhile other idle connections go
+to callers in line, and a check that ends with nobody waiting makes its
+connection idle again.
 
 All futures are of the running event loop's class, and failures are the
 error objects of L<Future::IO::Redis::Error>.
@@ -840,7 +889,11 @@ Acquires a connection, runs the callback with it, and releases it when the
 callback's future is done, fails or is cancelled (or when the callback
 dies, or returns plain values). Yields what the callback yields and fails
 with what it fails with; a plain sub is called in list context, and its
-list is what the future yields.
+list is what the future yields. A plain sub that returns several futures
+(say C<< ( $redis->set(...), $redis->get(...) ) >>) keeps the connection
+until all of them are over: the future then yields their results (and any
+plain values) in order, or fails as the first of them in the list that
+failed.
 
 Releasing the connection by hand inside the callback is allowed (and the
 callback is then done with it): C<with> then gives nothing back itself, not
@@ -857,9 +910,10 @@ C<acquire_timeout> (never, with C<acquire_timeout> 0).
 
     await $pool->warm;
 
-Opens connections until C<min> exist; yields the pool once they are up, or
-fails with the first connection error. The first L</acquire> does the same
-without waiting for all of them.
+Opens connections until C<min> exist; yields the pool once they, and any
+connections already being opened, are up, or fails with the first
+connection error. The first L</acquire> does the same without waiting
+for all of them.
 
 =head2 stats
 
@@ -894,7 +948,9 @@ L<Future::IO::Redis::Error>):
 =item L<Future::IO::Redis::Error::Timeout>
 
 No connection was free within C<acquire_timeout> (C<command> is
-C<ACQUIRE>, C<maybe_executed> 0).
+C<ACQUIRE>, C<maybe_executed> 0); the message says how many connections
+there are, and how many are in use, idle, being opened, checked or
+cleaned.
 
 =item L<Future::IO::Redis::Error::Disconnected>
 
@@ -903,10 +959,11 @@ in the parent.
 
 =item L<Future::IO::Redis::Error::Connection> and the others
 
-Opening a connection failed: the caller first in line gets the client's
-own error (refused, bad password ...), or a L<Future::IO::Redis::Error>
-when a client cannot even be made any more (a connection option that
-became unusable, such as a TLS file that is gone).
+Opening a connection failed: the first caller in line who is not promised
+a connection being opened or checked gets the client's own error
+(refused, bad password ...), or a L<Future::IO::Redis::Error> when a
+client cannot even be made any more (a connection option that became
+unusable, such as a TLS file that is gone).
 
 =back
 
