@@ -23,7 +23,7 @@ use tokio::time::{Instant, Sleep};
 use crate::backoff::{self, Jitter};
 use crate::completion::{event, Completions};
 use crate::config::Config;
-use crate::connection::{Connection, Driver, Expect};
+use crate::connection::{Connection, Driver, Expect, Reply};
 use crate::deadline;
 use crate::error::{CoreError, Reason};
 use crate::pubsub::{Kind, Sink};
@@ -454,28 +454,10 @@ impl ClientTask {
             let mut packed = Vec::new();
             resp::pack(&mut packed, &args);
             let reply = conn.send(packed, Expect::PubSub(kind, names.len()));
-            let limit = self.cfg.request_timeout;
+            let deadline = deadline_after(self.cfg.request_timeout);
             self.resubscribing += 1;
             self.inflight.push(Box::pin(async move {
-                let result = match limit {
-                    None => Ok(reply.await),
-                    Some(limit) => tokio::time::timeout(limit, reply).await,
-                };
-                let result = match result {
-                    Ok(Ok(Ok(Value::Error(text)))) => Err(CoreError::from_server_message(
-                        String::from_utf8_lossy(&text).into_owned(),
-                    )),
-                    Ok(Ok(reply)) => reply,
-                    Ok(Err(_)) => Err(CoreError::Connection(
-                        Reason::Lost,
-                        "the connection ended before the subscriptions were restored".to_owned(),
-                    )),
-                    Err(_) => Err(CoreError::Timeout {
-                        message: "restoring the subscriptions timed out".to_owned(),
-                        seconds: limit.map_or(0.0, |l| l.as_secs_f64()),
-                        maybe_executed: true,
-                    }),
-                };
+                let result = await_reply(reply, deadline, "restoring the subscriptions").await;
                 Done {
                     id: RESUBSCRIBE,
                     result,
@@ -676,8 +658,7 @@ impl ClientTask {
             }
             Link::Connecting(_) | Link::Backoff(_) => self.wait_slot(),
         };
-        // A deadline past what the clock can hold means none.
-        let deadline = limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)));
+        let deadline = deadline_after(limit);
         if matches!(expect, Expect::PubSub(..)) {
             self.pubsub_inflight += 1; // until its Done
         }
@@ -838,12 +819,6 @@ async fn run_command(
     expect: Expect,
     deadline: Option<(Instant, Duration)>,
 ) -> (u64, Result<Value, CoreError>) {
-    let limit = deadline.map(|(_, l)| l).unwrap_or_default();
-    let timed_out = |maybe_executed: bool| CoreError::Timeout {
-        message: format!("{name} timed out after {}s", limit.as_secs_f64()),
-        seconds: limit.as_secs_f64(),
-        maybe_executed,
-    };
     let conn = match source {
         Source::Ready(conn) => conn,
         Source::Wait(rx) => {
@@ -857,16 +832,31 @@ async fn run_command(
                 Ok(Err(_)) => {
                     return (id, Err(CoreError::Disconnected("not connected".to_owned())));
                 }
-                Err(_) => return (id, Err(timed_out(false))),
+                Err(_) => return (id, Err(timed_out(&name, deadline, false))),
             }
         }
     };
-    let pending = conn.send(packed, expect);
+    let result = await_reply(conn.send(packed, expect), deadline, &name).await;
+    (id, result)
+}
+
+/// When a wait of `limit` from now ends (with the limit, for messages). A
+/// deadline past what the clock can hold means none.
+fn deadline_after(limit: Option<Duration>) -> Option<(Instant, Duration)> {
+    limit.and_then(|l| Some((Instant::now().checked_add(l)?, l)))
+}
+
+/// The reply to a request sent on a connection, within its deadline.
+async fn await_reply(
+    pending: oneshot::Receiver<Reply>,
+    deadline: Option<(Instant, Duration)>,
+    name: &str,
+) -> Result<Value, CoreError> {
     let reply = match deadline {
         None => Ok(pending.await),
         Some((at, _)) => tokio::time::timeout_at(at, pending).await,
     };
-    let result = match reply {
+    match reply {
         // A top-level error reply fails the request; nested ones (EXEC,
         // pipelines) stay in their slots. (A batch's answer is an array.)
         Ok(Ok(Ok(Value::Error(text)))) => Err(CoreError::from_server_message(
@@ -878,9 +868,17 @@ async fn run_command(
             Reason::Lost,
             "the connection ended before the reply".to_owned(),
         )),
-        Err(_) => Err(timed_out(true)),
-    };
-    (id, result)
+        Err(_) => Err(timed_out(name, deadline, true)),
+    }
+}
+
+fn timed_out(name: &str, deadline: Option<(Instant, Duration)>, maybe_executed: bool) -> CoreError {
+    let limit = deadline.map(|(_, l)| l).unwrap_or_default();
+    CoreError::Timeout {
+        message: format!("{name} timed out after {}s", limit.as_secs_f64()),
+        seconds: limit.as_secs_f64(),
+        maybe_executed,
+    }
 }
 
 fn ok() -> Value {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::resp::{is_word, word};
 
 /// Where a blocking command keeps its timeout, and in which unit.
 enum TimeoutArg {
@@ -20,16 +21,9 @@ enum TimeoutArg {
     BlockOptionMillis,
 }
 
-/// A word as the server compares it: ASCII case-insensitive, and only up
-/// to a NUL byte (strcasecmp), so "BLPOP\0x", which runs as BLPOP, counts.
-fn is_word(arg: &[u8], want: &[u8]) -> bool {
-    let end = arg.iter().position(|b| *b == 0).unwrap_or(arg.len());
-    arg[..end].eq_ignore_ascii_case(want)
-}
-
+/// (Names and keywords compare as the server compares them: case and NUL.)
 fn blocking_rule(name: &[u8]) -> Option<TimeoutArg> {
-    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
-    let upper = name[..end].to_ascii_uppercase();
+    let upper = word(name).to_ascii_uppercase();
     Some(match upper.as_slice() {
         b"BLPOP" | b"BRPOP" | b"BRPOPLPUSH" | b"BLMOVE" | b"BZPOPMIN" | b"BZPOPMAX" => {
             TimeoutArg::LastSeconds

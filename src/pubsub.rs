@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::completion::Completions;
-use crate::resp::Value;
+use crate::resp::{is_word, Value};
 
 /// The six commands that change subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +50,7 @@ impl Kind {
     /// The kind of a command, its name compared as the server compares it
     /// (ASCII case-insensitive, up to a NUL).
     pub fn of_command(name: &[u8]) -> Option<Kind> {
-        let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
-        KINDS
-            .into_iter()
-            .find(|k| name[..end].eq_ignore_ascii_case(k.word()))
+        KINDS.into_iter().find(|k| is_word(name, k.word()))
     }
 
     /// The command that undoes this one's subscriptions.

@@ -44,6 +44,19 @@ fn protocol(what: impl Into<String>) -> ProtocolError {
     ProtocolError(what.into())
 }
 
+/// A command word as the server reads it: only up to a NUL byte (it
+/// compares words with strcasecmp), so "BLPOP\0x" runs as BLPOP.
+pub fn word(arg: &[u8]) -> &[u8] {
+    let end = arg.iter().position(|b| *b == 0).unwrap_or(arg.len());
+    &arg[..end]
+}
+
+/// `arg` is the word `want` as the server compares words: ASCII
+/// case-insensitive, up to a NUL.
+pub fn is_word(arg: &[u8], want: &[u8]) -> bool {
+    word(arg).eq_ignore_ascii_case(want)
+}
+
 /// Packs one command as a RESP array of bulk strings.
 pub fn pack<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
     out.push(b'*');

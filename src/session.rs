@@ -17,7 +17,7 @@
 //! may run as SELECT, counts as SELECT.
 
 use crate::config::Config;
-use crate::resp::Value;
+use crate::resp::{is_word, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionChange {
@@ -46,12 +46,6 @@ pub enum Answer {
     Accepted,
     Queued,
     Other,
-}
-
-/// `arg` is the word `want` as the server compares words.
-fn is_word(arg: &[u8], want: &[u8]) -> bool {
-    let end = arg.iter().position(|b| *b == 0).unwrap_or(arg.len());
-    arg[..end].eq_ignore_ascii_case(want)
 }
 
 impl Effect {

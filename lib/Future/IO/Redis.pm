@@ -649,14 +649,7 @@ sub command {
         && ( my $error = _refusal_error( \@_ ) ) ) {
         return _refuse($error);
     }
-    if ( $self->{_closed} ) {
-        return _refuse(
-            Future::IO::Redis::Error::Disconnected->new(
-                message => ( $_[0] // 'command' ) . ': not connected (disconnect was called)',
-                reason  => 'client_disconnect'
-            )
-        );
-    }
+    return _refuse( _closed_error( $_[0] ) ) if $self->{_closed};
     return _refuse( _subscribed_error( $_[0] ) )
         if $self->{_subscription} && $self->{protocol} == 2 && $self->{_pid} == $$;
     return $self->_auto_queue( \@_ ) if $self->{auto_pipeline};
@@ -791,14 +784,7 @@ sub _flush_auto {
 # one a transaction's WATCH went on), else fail unsent.
 sub _send_batch {
     my ( $self, $commands, $what, $pin ) = @_;
-    if ( $self->{_closed} ) {
-        return _refuse(
-            Future::IO::Redis::Error::Disconnected->new(
-                message => "$what: not connected (disconnect was called)",
-                reason  => 'client_disconnect'
-            )
-        );
-    }
+    return _refuse( _closed_error($what) ) if $self->{_closed};
     return _refuse( _subscribed_error($what) )
         if $self->{_subscription} && $self->{protocol} == 2 && $self->{_pid} == $$;
     $self->_flush_auto if $self->{_auto};
@@ -856,6 +842,15 @@ sub _track {
     $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name, $ON_REPLY ];
     $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
     return $f;
+}
+
+# What a command on a client after disconnect fails with.
+sub _closed_error {
+    my ($name) = @_;
+    return Future::IO::Redis::Error::Disconnected->new(
+        message => ( $name // 'command' ) . ': not connected (disconnect was called)',
+        reason  => 'client_disconnect'
+    );
 }
 
 sub _refuse {
@@ -1142,26 +1137,27 @@ EXEC, DISCARD (both also end WATCH), UNWATCH, or a dropped connection.
 
 sub watch {
     my ( $self, @keys ) = @_;
-    weaken( my $weak = $self );
-    local $ON_REPLY = sub {
-        my ( $ok, $reply ) = @_;
-        return unless $weak;
-        if ( $ok && ( $reply // '' ) eq 'OK' ) { $weak->{_watching} = 1 }
-        else                                   { $weak->_end_if_idle }
-    };
+    local $ON_REPLY = $self->_section_hook('_watching');
     return Future::IO::Redis::Transaction::manual_start( $self, 'WATCH', @keys );
 }
 
 sub multi_start {
     my ($self) = @_;
+    local $ON_REPLY = $self->_section_hook('_in_multi');
+    return Future::IO::Redis::Transaction::manual_start( $self, 'MULTI' );
+}
+
+# WATCH or MULTI by hand: its flag is set once the server says OK; anything
+# else may end the manual section.
+sub _section_hook {
+    my ( $self, $flag ) = @_;
     weaken( my $weak = $self );
-    local $ON_REPLY = sub {
+    return sub {
         my ( $ok, $reply ) = @_;
         return unless $weak;
-        if ( $ok && ( $reply // '' ) eq 'OK' ) { $weak->{_in_multi} = 1 }
+        if ( $ok && ( $reply // '' ) eq 'OK' ) { $weak->{$flag} = 1 }
         else                                   { $weak->_end_if_idle }
     };
-    return Future::IO::Redis::Transaction::manual_start( $self, 'MULTI' );
 }
 
 sub unwatch {
@@ -1398,15 +1394,8 @@ sub is_pubsub {
 # _on_pubsub, before this).
 sub _pubsub_request {
     my ( $self, $word, @names ) = @_;
-    if ( $self->{_closed} ) {
-        return _refuse(
-            Future::IO::Redis::Error::Disconnected->new(
-                message => "$word: not connected (disconnect was called)",
-                reason  => 'client_disconnect'
-            )
-        );
-    }
-    $self->_flush_auto if $self->{_auto};
+    return _refuse( _closed_error($word) ) if $self->{_closed};
+    $self->_flush_auto                     if $self->{_auto};
     my $handle = $self->{_pid} == $$ && $self->{_handle} || $self->_handle;
     my $f      = Future::IO::Redis::Bridge::new_future();
     my ( $status, @detail ) = $handle->pubsub( $word, @names );

@@ -11,15 +11,22 @@ use Scalar::Util qw(blessed weaken);
 
 our @CARP_NOT = ('Future::IO::Redis');
 
-# Confirmation words, and the set each one changes.
-my %CONFIRMS = (
-    subscribe    => [ channels         => 1 ],
-    unsubscribe  => [ channels         => 0 ],
-    psubscribe   => [ patterns         => 1 ],
-    punsubscribe => [ patterns         => 0 ],
-    ssubscribe   => [ sharded_channels => 1 ],
-    sunsubscribe => [ sharded_channels => 0 ],
+# Each set of names, with the command that adds to it and the one that
+# takes from it; the tables below are read off this one.
+my %COMMANDS_OF = (
+    channels         => [qw(SUBSCRIBE UNSUBSCRIBE)],
+    patterns         => [qw(PSUBSCRIBE PUNSUBSCRIBE)],
+    sharded_channels => [qw(SSUBSCRIBE SUNSUBSCRIBE)],
 );
+
+# Confirmation word => [the set it changes, whether it adds].
+my %CONFIRMS = map {
+    my $set = $_;
+    ( lc $COMMANDS_OF{$set}[0] => [ $set, 1 ], lc $COMMANDS_OF{$set}[1] => [ $set, 0 ] )
+} keys %COMMANDS_OF;
+
+# Subscribing command => the set it adds to.
+my %ADDS = map { $COMMANDS_OF{$_}[0] => $_ } keys %COMMANDS_OF;
 
 sub new {
     my ( $class, %args ) = @_;
@@ -63,22 +70,19 @@ sub subscribe  { shift->_request( 'SUBSCRIBE',  @_ ) }
 sub psubscribe { shift->_request( 'PSUBSCRIBE', @_ ) }
 sub ssubscribe { shift->_request( 'SSUBSCRIBE', @_ ) }
 
-sub unsubscribe  { shift->_leave( 'UNSUBSCRIBE',  'channels',         @_ ) }
-sub punsubscribe { shift->_leave( 'PUNSUBSCRIBE', 'patterns',         @_ ) }
-sub sunsubscribe { shift->_leave( 'SUNSUBSCRIBE', 'sharded_channels', @_ ) }
+sub unsubscribe  { shift->_leave( 'channels',         @_ ) }
+sub punsubscribe { shift->_leave( 'patterns',         @_ ) }
+sub sunsubscribe { shift->_leave( 'sharded_channels', @_ ) }
 
 # No names: every one of that kind, subscribed or on its way (nothing to
 # send when there is none).
 sub _leave {
-    my ( $self, $word, $set, @names ) = @_;
+    my ( $self, $set, @names ) = @_;
     @names = sort keys %{ { %{ $self->{$set} }, %{ $self->{asked}{$set} // {} } } }
         unless @names;
     return Future::IO::Redis::Bridge::new_future()->done($self) unless @names;
-    return $self->_request( $word, @names );
+    return $self->_request( $COMMANDS_OF{$set}[1], @names );
 }
-
-# The set each subscribing word adds to.
-my %ADDS = ( SUBSCRIBE => 'channels', PSUBSCRIBE => 'patterns', SSUBSCRIBE => 'sharded_channels' );
 
 # The client, after it noticed a fork (which ends a parent's subscription).
 sub _client_here {
@@ -141,12 +145,7 @@ sub _traffic {
 
         # Subscribed after an overflow (it was on its way): undo it.
         if ( $on && $self->{error} ) {
-            my %undo = (
-                channels         => 'UNSUBSCRIBE',
-                patterns         => 'PUNSUBSCRIBE',
-                sharded_channels => 'SUNSUBSCRIBE'
-            );
-            $self->_request( $undo{$set}, $name )->retain;
+            $self->_request( $COMMANDS_OF{$set}[1], $name )->retain;
         }
 
         # The core may drop names on its own (a reconnect's SUBSCRIBE
