@@ -16,30 +16,8 @@ $redis->connect->get;
 $redis->set( $key, 'from parent' )->get;
 my $parent_id = $redis->command( 'CLIENT', 'ID' )->get;
 
-sub in_child {
-    my ($code) = @_;
-    pipe( my $from_child, my $to_child ) or die "pipe: $!";
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        close $from_child;
-        my $out = eval { $code->() } // "ERROR: $@";
-        print {$to_child} $out;
-        close $to_child;
-        _exit(0);
-    }
-    close $to_child;
-    return ( $pid, $from_child );
-}
-
-sub child_output {
-    my ( $pid, $fh ) = @_;
-    my $out = do { local $/; <$fh> };
-    waitpid( $pid, 0 );
-    return $out;
-}
-
 subtest 'child gets its own connection' => sub {
-    my ( $pid, $fh ) = in_child(
+    my ( $pid, $fh ) = FIORTest::in_child(
         sub {
             my $loop  = IO::Async::Loop->new;
             my $value = $loop->await( $redis->get($key) )->get;
@@ -51,22 +29,22 @@ subtest 'child gets its own connection' => sub {
     # The parent goes on using its client while the child works.
     my @mine = map { $redis->command( 'ECHO', "p$_" )->get } 1 .. 20;
     is( \@mine, [ map { "p$_" } 1 .. 20 ], 'parent served while the child runs' );
-    my ( $value, $id, $pid_state ) = split /,/, child_output( $pid, $fh );
+    my ( $value, $id, $pid_state ) = split /,/, FIORTest::child_output( $pid, $fh );
     is( $value, 'from parent', 'child read the value' );
     isnt( $id, $parent_id, 'child used a connection of its own' );
     is( $pid_state, 'pid-updated', 'child client records its own pid' );
 };
 
 subtest 'parent unaffected by a child that exits' => sub {
-    my ( $pid, $fh ) = in_child( sub { 'bye' } );
-    is( child_output( $pid, $fh ),              'bye',      'child exited' );
+    my ( $pid, $fh ) = FIORTest::in_child( sub { 'bye' } );
+    is( FIORTest::child_output( $pid, $fh ),    'bye',      'child exited' );
     is( $redis->ping->get,                      'PONG',     'parent still works' );
     is( $redis->command( 'CLIENT', 'ID' )->get, $parent_id, 'on its original connection' );
 };
 
 subtest 'a future made before fork fails in the child, completes in the parent' => sub {
     my $f = $redis->command( 'BLPOP', "$key:nothing", '0.2' );
-    my ( $pid, $fh ) = in_child(
+    my ( $pid, $fh ) = FIORTest::in_child(
         sub {
             my $loop = IO::Async::Loop->new;
             $redis->ping->get;    # first use in the child
@@ -74,7 +52,7 @@ subtest 'a future made before fork fails in the child, completes in the parent' 
         }
     );
     is(
-        child_output( $pid, $fh ),
+        FIORTest::child_output( $pid, $fh ),
         'Future::IO::Redis::Error::Disconnected',
         'inherited future failed in the child'
     );
@@ -84,10 +62,10 @@ subtest 'a future made before fork fails in the child, completes in the parent' 
 subtest 'several children at once' => sub {
     my @kids = map {
         my $n = $_;
-        [ in_child( sub { $redis->command( 'ECHO', "kid$n" )->get } ) ]
+        [ FIORTest::in_child( sub { $redis->command( 'ECHO', "kid$n" )->get } ) ]
     } 1 .. 4;
     is(
-        [ map { child_output(@$_) } @kids ],
+        [ map { FIORTest::child_output(@$_) } @kids ],
         [ map { "kid$_" } 1 .. 4 ],
         'each child got its own reply'
     );

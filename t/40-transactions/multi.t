@@ -29,15 +29,6 @@ my $srv  = FIORTest::server('plain');
 my $other = Future::IO::Redis->new(%$srv);
 $other->connect->get;
 
-# Waits for $f at most $secs seconds (a test fails rather than hangs);
-# true when it is ready.
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
 # The last command the server ran for the connection with this id (the cmd=
 # field of CLIENT LIST).
 sub last_command_of {
@@ -267,7 +258,7 @@ for my $protocol ( 2, 3 ) {
                 );
                 push @plain, $redis->get($k);
             }
-            ok( ready_within( Future->wait_all( @tx, @plain ), 20 ), 'all settled' );
+            ok( FIORTest::ready_within( Future->wait_all( @tx, @plain ), 20 ), 'all settled' );
             is(
                 [ map { $_->is_done ? $_->get : 'failed: ' . $_->failure } @tx ],
                 [ map { [ $_ * 1000 + 1, $_ * 1000 + 2, $_ * 1000 + 2 ] } 1 .. 50 ],
@@ -305,10 +296,8 @@ for my $protocol ( 2, 3 ) {
             my $set  = $redis->set( $out, 'outside' );
             my $get  = $redis->get($k);
             my $incr = $redis->incr($n);
-            ok(
-                ready_within( Future->wait_all( $set, $get, $incr ) ),
-                'they are answered while the transaction waits'
-            );
+            ok( FIORTest::ready_within( Future->wait_all( $set, $get, $incr ) ),
+                'they are answered while the transaction waits' );
             is( $set->is_done ? $set->get : 'not done', 'OK', 'SET: its real reply, not QUEUED' );
             is( $get->is_done ? $get->get : 'not done',
                 undef, 'GET: the queued SET is not sent yet' );
@@ -318,7 +307,7 @@ for my $protocol ( 2, 3 ) {
 
             $gate->done;
             my $after = $redis->get($out);
-            ok( ready_within($tx_f), 'released' );
+            ok( FIORTest::ready_within($tx_f), 'released' );
             is(
                 $tx_f->is_done ? $tx_f->get : 'failed',
                 [ 'OK', 2, 'from tx' ],

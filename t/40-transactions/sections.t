@@ -40,15 +40,6 @@ my $other  = Future::IO::Redis->new(%$srv);
 my $pother = Future::IO::Redis->new(%$priv);
 $loop->await( Future->needs_all( $other->connect, $pother->connect ) )->get;
 
-# Waits for $f at most $secs seconds (a test fails rather than hangs);
-# true when it is ready.
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
 # What a future gave, comparable: its (first) value, or 'failed: ...' or
 # 'pending'.
 sub outcome {
@@ -75,9 +66,9 @@ subtest 'a manual watch while a watch_multi holds the gate' => sub {
     $loop->delay_future( after => 0.2 )->get;
     ok( !$w->is_ready, 'the watch waits while the section runs' );
     $gate->done;
-    ok( ready_within($wm), 'the watch_multi settled' );
+    ok( FIORTest::ready_within($wm), 'the watch_multi settled' );
     is( outcome($wm), ['OK'], '... and ran undisturbed' );
-    ok( ready_within($w), 'the watch settled after it' );
+    ok( FIORTest::ready_within($w), 'the watch settled after it' );
     is( outcome($w),           'OK', '... with OK' );
     is( $redis->watching,      1,    'watching: 1 once it resolved' );
     is( $redis->in_multi,      0,    'in_multi: 0' );
@@ -86,7 +77,7 @@ subtest 'a manual watch while a watch_multi holds the gate' => sub {
     # The server agrees: a write by another client aborts the transaction.
     $other->set( $k2, 'theirs' )->get;
     my $m = $redis->multi( async sub { $_[0]->set( $k2, 'mine' ) } );
-    ok( ready_within($m),                'a transaction after it settled' );
+    ok( FIORTest::ready_within($m),      'a transaction after it settled' );
     ok( $m->is_done && !defined $m->get, '... to undef: the server watched the key' )
         or diag( 'got: ' . outcome($m) );
     is( $redis->watching, 0, 'watching: 0 after it' );
@@ -103,19 +94,19 @@ subtest 'a deferred watch the server refuses gives the gate back' => sub {
     # No keys: the server refuses this WATCH (sent once the section is over).
     my $w = $redis->watch();
     $gate->done;
-    ok( ready_within($wm), 'the watch_multi settled' );
+    ok( FIORTest::ready_within($wm), 'the watch_multi settled' );
     is( outcome($wm), [], '... and ran (an empty transaction)' );
-    ok( ready_within($w), 'the watch settled' );
+    ok( FIORTest::ready_within($w), 'the watch settled' );
     my $err = $w->is_failed ? $w->failure : undef;
     isa_ok( $err, ['Future::IO::Redis::Error::Redis'], 'refused: an Error::Redis' );
     is( ref $err ? $err->type : undef, 'ERR', '... of type ERR' );
     is( $redis->watching,              0,     'not watching' );
 
     my $m = $redis->multi( async sub { $_[0]->incr($n) } );
-    ok( ready_within( $m, 10 ), 'a later multi completes (the gate was given back)' );
+    ok( FIORTest::ready_within( $m, 10 ), 'a later multi completes (the gate was given back)' );
     is( outcome($m), [1], '... with its results' );
     my $again = $redis->watch_multi( [$k], async sub { $_[0]->incr($n) } );
-    ok( ready_within( $again, 10 ), 'so does a later watch_multi' );
+    ok( FIORTest::ready_within( $again, 10 ), 'so does a later watch_multi' );
     is( outcome($again), [2], '... with its results' );
     $redis->del( $k, $n )->get;
     $redis->disconnect;
@@ -132,7 +123,7 @@ subtest 'a watch_multi with bad input sends UNWATCH' => sub {
 
     $other->set( $k, 'changed' )->get;    # a stale WATCH would abort the next EXEC
     my $m = $redis->multi( async sub { $_[0]->incr($n) } );
-    ok( ready_within($m), 'a later multi settled' );
+    ok( FIORTest::ready_within($m), 'a later multi settled' );
     is( outcome($m), [1], '... with its results although the key changed: UNWATCH was sent' );
     is( $other->get($k)->get, 'changed', 'the bad transaction wrote nothing' );
 
@@ -172,7 +163,7 @@ subtest 'a watch_multi across a reconnect' => sub {
             $tx->set( $k, $values->{$k} - 10 );         # based on the stale read
         }
     );
-    ok( ready_within( $f, 20 ), 'settled' );
+    ok( FIORTest::ready_within( $f, 20 ), 'settled' );
     is( $read, '100', 'the callback read 100' );
     ok( defined $new_id && $new_id != $id, 'the client reconnected inside the callback' );
     my $err = $f->is_failed ? $f->failure : undef;
@@ -182,7 +173,7 @@ subtest 'a watch_multi across a reconnect' => sub {
     is( $pother->get($k)->get, '0', 'the stale write did not happen' );
 
     my $again = $redis->watch_multi( [$k], async sub { $_[0]->set( $k, $_[1]{$k} + 5 ) } );
-    ok( ready_within($again), 'a retry settled' );
+    ok( FIORTest::ready_within($again), 'a retry settled' );
     is( outcome($again),       ['OK'], '... and ran on the new connection' );
     is( $pother->get($k)->get, '5',    '... from the current value' );
     $pother->del($k)->get;
@@ -201,8 +192,8 @@ subtest 'a callback future that is cancelled' => sub {
             return $inner;
         }
     );
-    ok( ready_within( $f, 10 ), 'the watch_multi settled' );
-    ok( $f->is_failed,          '... failed' ) or diag( 'got: ' . outcome($f) );
+    ok( FIORTest::ready_within( $f, 10 ), 'the watch_multi settled' );
+    ok( $f->is_failed,                    '... failed' ) or diag( 'got: ' . outcome($f) );
     isa_ok( $f->is_failed ? $f->failure : undef, ['Future::IO::Redis::Error'],
         '... with an error' );
     like( $f->is_failed ? $f->failure : '', qr/cancel/, '... saying the callback was cancelled' );
@@ -210,7 +201,7 @@ subtest 'a callback future that is cancelled' => sub {
     is( $redis->watching,        0, 'not watching' );
 
     my $next = $redis->watch_multi( [$k2], async sub { $_[0]->incr($k2) } );
-    ok( ready_within( $next, 10 ), 'a second watch_multi on the client completes' );
+    ok( FIORTest::ready_within( $next, 10 ), 'a second watch_multi on the client completes' );
     is( outcome($next), [1], '... with its results' );
     $redis->del( $k, $k2 )->get;
     $redis->disconnect;
@@ -227,7 +218,7 @@ subtest 'a manual exec that times out; discard without MULTI' => sub {
     is( $redis->command( 'DEBUG', 'SLEEP', '1.5' )->get,
         'QUEUED', 'DEBUG SLEEP queued (EXEC will outlast request_timeout)' );
     my $e = $redis->exec;
-    ok( ready_within( $e, 10 ), 'exec settled' );
+    ok( FIORTest::ready_within( $e, 10 ), 'exec settled' );
     isa_ok(
         $e->is_failed ? $e->failure : undef,
         ['Future::IO::Redis::Error::Timeout'],
@@ -241,7 +232,7 @@ subtest 'a manual exec that times out; discard without MULTI' => sub {
 
     $pother->ping->get;    # the server is awake again
     my $m = $redis->multi( async sub { $_[0]->incr($n) } );
-    ok( ready_within( $m, 10 ), 'a later multi completes' );
+    ok( FIORTest::ready_within( $m, 10 ), 'a later multi completes' );
     is( outcome($m), [2], '... after the late EXEC ran' );
 
     FIORTest::redis_error_ok( $redis, $redis->discard, 'ERR', 'DISCARD without MULTI' );
@@ -252,7 +243,7 @@ subtest 'a manual exec that times out; discard without MULTI' => sub {
     is( [ $redis->watching, $redis->in_multi ], [ 1, 0 ], '... leaves watching at 1' );
     $pother->set( $k, 'theirs' )->get;
     $m = $redis->multi( async sub { $_[0]->set( $k, 'mine' ) } );
-    ok( ready_within($m),                'a transaction after it settled' );
+    ok( FIORTest::ready_within($m),      'a transaction after it settled' );
     ok( $m->is_done && !defined $m->get, '... to undef: the server still watched the key' )
         or diag( 'got: ' . outcome($m) );
     is( $redis->watching, 0, 'watching: 0 after it' );
@@ -269,8 +260,8 @@ subtest 'watch, then multi(callback) on the same client' => sub {
     my $bal = $redis->get($k)->get;
     $other->set( $k, 50 )->get;    # a write between WATCH and EXEC
     my $m = $redis->multi( async sub { $_[0]->set( $k, $bal - 10 ) } );
-    ok( ready_within( $m, 10 ),          'the multi completes (no deadlock)' );
-    ok( $m->is_done && !defined $m->get, '... to undef: it honoured the WATCH' )
+    ok( FIORTest::ready_within( $m, 10 ), 'the multi completes (no deadlock)' );
+    ok( $m->is_done && !defined $m->get,  '... to undef: it honoured the WATCH' )
         or diag( 'got: ' . outcome($m) );
     is( $other->get($k)->get, '50', '... the other client\'s write stays' );
     is( $redis->watching,     0,    'watching: 0 afterwards' );
@@ -278,12 +269,12 @@ subtest 'watch, then multi(callback) on the same client' => sub {
     $redis->watch($k)->get;
     $bal = $redis->get($k)->get;
     $m   = $redis->multi( async sub { $_[0]->set( $k, $bal - 10 )->get($k) } );
-    ok( ready_within( $m, 10 ), 'without a write in between it completes' );
+    ok( FIORTest::ready_within( $m, 10 ), 'without a write in between it completes' );
     is( outcome($m),      [ 'OK', '40' ], '... and runs' );
     is( $redis->watching, 0,              'watching: 0 afterwards' );
     is( $redis->in_multi, 0,              'in_multi: 0' );
     my $wm = $redis->watch_multi( [$k], async sub { $_[0]->incr($k) } );
-    ok( ready_within( $wm, 10 ), 'the gate is free: a watch_multi completes' );
+    ok( FIORTest::ready_within( $wm, 10 ), 'the gate is free: a watch_multi completes' );
     is( outcome($wm), [41], '... and runs' );
     $redis->del($k)->get;
     $redis->disconnect;
@@ -305,12 +296,12 @@ subtest 'a transactional pipeline issued inside a watch_multi callback' => sub {
             $tx->set( $k, $values->{$k} - 10 );
         }
     );
-    ok( ready_within($wm),                 'the watch_multi settled' );
+    ok( FIORTest::ready_within($wm),       'the watch_multi settled' );
     ok( $wm->is_done && !defined $wm->get, '... to undef: its WATCH saw the write' )
         or diag( 'got: ' . outcome($wm) );
     is( $other->get($k)->get, '0', 'the other client\'s write stays' );
-    ok( $waited,           'the pipeline waited while the callback ran' );
-    ok( ready_within($pf), 'the pipeline settled afterwards' );
+    ok( $waited,                     'the pipeline waited while the callback ran' );
+    ok( FIORTest::ready_within($pf), 'the pipeline settled afterwards' );
     is( outcome($pf),            [ 'OK', 'QUEUED', [1] ], '... with its results' );
     is( $other->get($hits)->get, '1',                     '... and ran once' );
     $redis->del( $k, $hits )->get;
@@ -339,7 +330,7 @@ subtest 'transaction words on the transaction object' => sub {
             return;
         }
     );
-    ok( ready_within($m), 'the multi settled' );
+    ok( FIORTest::ready_within($m), 'the multi settled' );
     is(
         [ sort keys %died ],
         [ 'add MULTI', "command EXEC", "command watch $w", 'execute' ],
@@ -370,7 +361,7 @@ subtest 'blocking commands inside MULTI keep the request_timeout' => sub {
                 return;
             }
         );
-        ok( ready_within( $m, 10 ), "[DEBUG SLEEP 2, @$blocking[0,2]]: settled" );
+        ok( FIORTest::ready_within( $m, 10 ), "[DEBUG SLEEP 2, @$blocking[0,2]]: settled" );
         isa_ok(
             $m->is_failed ? $m->failure : undef,
             ['Future::IO::Redis::Error::Timeout'],

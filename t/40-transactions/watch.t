@@ -30,15 +30,6 @@ my $base = FIORTest::unique_key('watch');
 my $other = Future::IO::Redis->new(%$srv);
 $other->connect->get;
 
-# Waits for $f at most $secs seconds (a test fails rather than hangs);
-# true when it is ready.
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
 for my $protocol ( 2, 3 ) {
     subtest "values by type, RESP$protocol" => sub {
         my $redis = Future::IO::Redis->new( %$srv, protocol => $protocol );
@@ -99,8 +90,8 @@ subtest 'a write from another client inside the section: undef' => sub {
             $tx->set( "$k:side", 1 );
         }
     );
-    ok( ready_within($res), 'settled' );
-    ok( $res->is_done,      'resolved (not failed)' ) or diag( 'failure: ' . $res->failure );
+    ok( FIORTest::ready_within($res), 'settled' );
+    ok( $res->is_done, 'resolved (not failed)' ) or diag( 'failure: ' . $res->failure );
     is( $res->is_done ? [ $res->get ] : undef, [undef],    'to undef' );
     is( $called,                               1,          'the callback ran once' );
     is( $saw,                                  'original', 'with the value read at WATCH' );
@@ -149,7 +140,7 @@ subtest 'a retry loop converges' => sub {
             }
         }
     )->();
-    ok( ready_within( $done, 20 ), 'settled' );
+    ok( FIORTest::ready_within( $done, 20 ), 'settled' );
     is( $res,                 ['OK'], 'the last attempt ran' );
     is( $attempts,            4,      'three aborted attempts, then one that ran' );
     is( $other->get($k)->get, '8',    '1, +1 +1 +1 from the other client, then doubled: 8' );
@@ -182,8 +173,8 @@ subtest '5 clients x 20 increments of one counter' => sub {
         return 1;
     };
     my $all = Future->needs_all( map { $worker->($_) } @clients );
-    ok( ready_within( $all, 25 ), 'all settled' );
-    ok( $all->is_done,            'no worker failed' ) or diag( 'failure: ' . $all->failure );
+    ok( FIORTest::ready_within( $all, 25 ), 'all settled' );
+    ok( $all->is_done, 'no worker failed' ) or diag( 'failure: ' . $all->failure );
     is( $ran,                 100,   '100 transactions ran' );
     is( $other->get($k)->get, '100', 'the counter is exactly 100: no lost update' );
     ok( $aborted > 0, "the clients did collide ($aborted attempts aborted and were retried)" );
@@ -215,7 +206,7 @@ subtest '50 concurrent watch_multi calls on one client' => sub {
             push @plain, $redis->multi( async sub { $_[0]->set( $s, $i )->incr($s) } );
         }
     }
-    ok( ready_within( Future->wait_all( @watched, @plain ), 20 ), 'all settled' );
+    ok( FIORTest::ready_within( Future->wait_all( @watched, @plain ), 20 ), 'all settled' );
     is(
         [ map { $_->is_done ? $_->get : 'failed: ' . $_->failure } @watched ],
         [ map { [ $_ + 1000, $_ + 1000 ] } 1 .. 50 ],

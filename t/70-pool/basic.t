@@ -28,28 +28,6 @@ $mon->connect->get;
 my $names = 0;
 sub unique_name { "fior-pool-basic-$$-" . ++$names }
 
-# The server's clients named $name: { id => CLIENT LIST line }.
-sub server_clients {
-    my ($name) = @_;
-    my %by_id;
-    for my $line ( split /\r?\n/, $mon->command( 'CLIENT', 'LIST' )->get ) {
-        next unless $line =~ /(?:^|\s)name=\Q$name\E(?:\s|$)/;
-        $by_id{$1} = $line if $line =~ /(?:^|\s)id=(\d+)/;
-    }
-    return \%by_id;
-}
-
-# Runs the loop until $cond is true or $secs pass; gives the last result.
-sub wait_until {
-    my ( $cond, $secs ) = @_;
-    my $until = $loop->time + ( $secs // 5 );
-    my $ok;
-    until ( ( $ok = $cond->() ) || $loop->time > $until ) {
-        $loop->delay_future( after => 0.05 )->get;
-    }
-    return $ok;
-}
-
 subtest 'new validates and does no I/O' => sub {
     my $pool = Future::IO::Redis::Pool->new(
         %$srv,
@@ -63,8 +41,8 @@ subtest 'new validates and does no I/O' => sub {
         { active => 0, idle => 0, waiting => 0, total => 0, destroyed => 0 },
         'nothing opened'
     );
-    is( server_clients('fior-pool-nothing'), {}, 'no connection on the server' );
-    is( $pool->{_pid},                       $$, 'records the pid' );
+    is( FIORTest::clients_named( $mon, 'fior-pool-nothing' ), {}, 'no connection on the server' );
+    is( $pool->{_pid},                                        $$, 'records the pid' );
 
     my %bad = (
         'unknown connection option' => [ [ bogus => 1 ],        qr/unknown option 'bogus'/ ],
@@ -93,14 +71,17 @@ subtest 'new validates and does no I/O' => sub {
 subtest 'warm opens min connections' => sub {
     my $name = unique_name();
     my $pool = Future::IO::Redis::Pool->new( %$srv, client_name => $name, min => 3, max => 5 );
-    is( $pool->warm->get,                       exact_ref($pool), 'warm yields the pool' );
-    is( scalar keys %{ server_clients($name) }, 3, 'three connections on the server' );
+    is( $pool->warm->get, exact_ref($pool), 'warm yields the pool' );
+    is( scalar keys %{ FIORTest::clients_named( $mon, $name ) },
+        3, 'three connections on the server' );
     is( $pool->stats, { active => 0, idle => 3, waiting => 0, total => 3, destroyed => 0 },
         'stats' );
     $pool->warm->get;
-    is( scalar keys %{ server_clients($name) }, 3, 'warming again opens nothing more' );
+    is( scalar keys %{ FIORTest::clients_named( $mon, $name ) },
+        3, 'warming again opens nothing more' );
     $pool->shutdown;
-    ok( wait_until( sub { !%{ server_clients($name) } } ), 'shutdown closed them' );
+    ok( FIORTest::eventually( sub { !%{ FIORTest::clients_named( $mon, $name ) } } ),
+        'shutdown closed them' );
 };
 
 subtest 'the first acquire warms up to min' => sub {
@@ -110,10 +91,10 @@ subtest 'the first acquire warms up to min' => sub {
     isa_ok( $r, ['Future::IO::Redis'], 'a client' );
     ok( $r->is_connected, 'connected' );
     is( $r->ping->get, 'PONG', 'usable' );
-    ok( wait_until( sub { $pool->stats->{total} == 2 } ), 'min connections exist' );
+    ok( FIORTest::eventually( sub { $pool->stats->{total} == 2 } ), 'min connections exist' );
     is( $pool->stats, { active => 1, idle => 1, waiting => 0, total => 2, destroyed => 0 },
         'stats' );
-    is( scalar keys %{ server_clients($name) }, 2, 'two on the server' );
+    is( scalar keys %{ FIORTest::clients_named( $mon, $name ) }, 2, 'two on the server' );
     $pool->release($r);
     is(
         $pool->stats,
@@ -307,7 +288,8 @@ subtest 'shutdown' => sub {
     ok( !$held->is_connected, 'released after shutdown: closed' );
     is( $pool->stats, { active => 0, idle => 0, waiting => 0, total => 0, destroyed => 0 },
         'nothing left' );
-    ok( wait_until( sub { !%{ server_clients($name) } } ), 'none on the server' );
+    ok( FIORTest::eventually( sub { !%{ FIORTest::clients_named( $mon, $name ) } } ),
+        'none on the server' );
 
     # Callers in line when the pool shuts down.
     $pool = Future::IO::Redis::Pool->new( %$srv, max => 1, acquire_timeout => 10 );
@@ -340,17 +322,18 @@ subtest 'a dropped pool is freed and closes its connections' => sub {
     $dirty->multi_start->get;
     $pool->release($dirty);    # cleaned in the background
     $pool->release( $pool->acquire->get );
-    ok( wait_until( sub { $pool->stats->{idle} == 2 } ), 'the cleaned one comes back' );
+    ok( FIORTest::eventually( sub { $pool->stats->{idle} == 2 } ), 'the cleaned one comes back' );
     is(
         $pool->stats,
         { active => 0, idle => 2, waiting => 0, total => 2, destroyed => 0 },
         'cleaned and back'
     );
-    is( scalar keys %{ server_clients($name) }, 2, 'two connections open' );
+    is( scalar keys %{ FIORTest::clients_named( $mon, $name ) }, 2, 'two connections open' );
     weaken( my $weak = $pool );
     undef $pool;
-    ok( !$weak,                                            'the pool is freed' );
-    ok( wait_until( sub { !%{ server_clients($name) } } ), 'its connections are closed' );
+    ok( !$weak, 'the pool is freed' );
+    ok( FIORTest::eventually( sub { !%{ FIORTest::clients_named( $mon, $name ) } } ),
+        'its connections are closed' );
 };
 
 subtest 'a connection error reaches the caller' => sub {

@@ -25,29 +25,6 @@ my $key  = FIORTest::unique_key('poolfork');
 my $name = "fior-pool-fork-$$";
 my $pool = Future::IO::Redis::Pool->new( %$srv, client_name => $name, min => 1, max => 3 );
 
-# Runs $code in a child; gives (pid, read end): what it returns, or ERROR.
-sub in_child {
-    my ($code) = @_;
-    pipe( my $from_child, my $to_child ) or die "pipe: $!";
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        close $from_child;
-        my $out = eval { $code->() } // "ERROR: $@";
-        print {$to_child} $out;
-        close $to_child;
-        _exit(0);
-    }
-    close $to_child;
-    return ( $pid, $from_child );
-}
-
-sub child_output {
-    my ( $pid, $fh ) = @_;
-    my $out = do { local $/; <$fh> };
-    waitpid( $pid, 0 );
-    return $out;
-}
-
 is( $pool->{_pid}, $$, 'the pool records its pid' );
 my $conn = $loop->await( $pool->acquire )->get;
 $conn->set( $key, 'pool_value' )->get;
@@ -55,7 +32,7 @@ my $parent_id = $conn->command( 'CLIENT', 'ID' )->get;
 $pool->release($conn);
 
 subtest 'a child uses the inherited pool' => sub {
-    my ( $pid, $fh ) = in_child(
+    my ( $pid, $fh ) = FIORTest::in_child(
         sub {
             my $loop = IO::Async::Loop->new;
             my ( $value, $id ) = @{
@@ -81,7 +58,7 @@ subtest 'a child uses the inherited pool' => sub {
     } 1 .. 20;
     is( \@mine, [ map { "p$_" } 1 .. 20 ], 'parent served while the child runs' );
 
-    my ( $value, $id, $pid_state, $total, $idle ) = split /,/, child_output( $pid, $fh );
+    my ( $value, $id, $pid_state, $total, $idle ) = split /,/, FIORTest::child_output( $pid, $fh );
     is( $value, 'pool_value', 'the child read the value' ) or diag("child: $value");
     ok( defined $id && $id ne $parent_id, 'on a connection of its own' );
     is( $pid_state, 'pid-updated', 'the child pool records its own pid' );
@@ -106,7 +83,7 @@ subtest 'inherited waiters and connections in the child' => sub {
     $held->ping->get;
     ok( !$waiter->is_ready, 'parent: a caller waits' );
 
-    my ( $pid, $fh ) = in_child(
+    my ( $pid, $fh ) = FIORTest::in_child(
         sub {
             my $loop = IO::Async::Loop->new;
             my $s    = $small->stats;                                   # first use in the child
@@ -121,7 +98,7 @@ subtest 'inherited waiters and connections in the child' => sub {
         }
     );
     is(
-        child_output( $pid, $fh ),
+        FIORTest::child_output( $pid, $fh ),
         'Future::IO::Redis::Error::Disconnected,waiting=0,warnings=0,child',
         'child: the waiter failed, the old connection was dropped quietly, a new one works'
     );
@@ -139,7 +116,7 @@ subtest 'several children use one inherited pool at once' => sub {
     my @kids = map {
         my $n = $_;
         [
-            in_child(
+            FIORTest::in_child(
                 sub {
                     my $loop = IO::Async::Loop->new;
                     my @got  = map {
@@ -155,7 +132,7 @@ subtest 'several children use one inherited pool at once' => sub {
     is( $parent, 'parent', 'the parent works while the children run' );
     for my $n ( 1 .. 4 ) {
         is(
-            child_output( @{ $kids[ $n - 1 ] } ),
+            FIORTest::child_output( @{ $kids[ $n - 1 ] } ),
             join( ' ', map { "kid$n-$_" } 1 .. 10 ),
             "child $n got its own replies"
         );

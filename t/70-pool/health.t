@@ -25,23 +25,9 @@ $mon->connect->get;
 my $names = 0;
 sub unique_name { "fior-pool-health-$$-" . ++$names }
 
-sub server_count {
-    my ($name) = @_;
-    my $list = $mon->command( 'CLIENT', 'LIST' )->get;
-    return scalar grep { /(?:^|\s)name=\Q$name\E(?:\s|$)/ } split /\r?\n/, $list;
-}
+sub server_count { scalar keys %{ FIORTest::clients_named( $mon, $_[0] ) } }
 
 sub id_of { $_[0]->command( 'CLIENT', 'ID' )->get }
-
-sub wait_until {
-    my ( $cond, $secs ) = @_;
-    my $until = $loop->time + ( $secs // 5 );
-    my $ok;
-    until ( ( $ok = $cond->() ) || $loop->time > $until ) {
-        $loop->delay_future( after => 0.05 )->get;
-    }
-    return $ok;
-}
 
 sub pause { $loop->delay_future( after => $_[0] )->get }
 
@@ -60,7 +46,7 @@ subtest 'idle_timeout closes idle connections beyond min' => sub {
     is( $pool->stats->{idle}, 4, 'all four idle' );
     ok( $pool->{_reaper}, 'one timer armed' );
 
-    ok( wait_until( sub { server_count($name) == 1 } ), 'server side: down to min' );
+    ok( FIORTest::eventually( sub { server_count($name) == 1 } ), 'server side: down to min' );
     is(
         $pool->stats,
         { active => 0, idle => 1, waiting => 0, total => 1, destroyed => 0 },
@@ -80,7 +66,7 @@ subtest 'idle_timeout closes idle connections beyond min' => sub {
     pause(0.1);
     my $again = $pool->acquire->get;    # the one released last
     $pool->release($again);
-    ok( wait_until( sub { $pool->stats->{idle} == 1 } ), 'the surplus closed again' );
+    ok( FIORTest::eventually( sub { $pool->stats->{idle} == 1 } ), 'the surplus closed again' );
     is( server_count($name), 1, 'server side too' );
     ok( $again->is_connected, 'the most recently used one is kept' );
     $pool->shutdown;
@@ -111,7 +97,7 @@ subtest 'a connection killed server-side, the client has seen it' => sub {
     $pool->release($r);
     like( $r->command( 'CLIENT', 'INFO' )->get, qr/name=\Q$name\E/, 'it is our pool\'s' );
     is( $mon->command( 'CLIENT', 'KILL', 'ID', $id )->get, 1, 'killed it' );
-    ok( wait_until( sub { !$r->is_connected } ), 'the client saw the drop' );
+    ok( FIORTest::eventually( sub { !$r->is_connected } ), 'the client saw the drop' );
 
     my $next = $pool->acquire->get;
     ok( $next != $r,         'a new client' );

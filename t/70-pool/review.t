@@ -60,23 +60,8 @@ sub id_of { $_[0]->command( 'CLIENT', 'ID' )->get }
 
 sub pause { $loop->delay_future( after => $_[0] )->get }
 
-# Runs the loop until $cond is true or $secs pass; gives the last result.
-sub wait_until {
-    my ( $cond, $secs ) = @_;
-    my $until = $loop->time + ( $secs // 5 );
-    my $ok;
-    until ( ( $ok = $cond->() ) || $loop->time > $until ) {
-        $loop->delay_future( after => 0.02 )->get;
-    }
-    return $ok;
-}
-
 # How many of the server's clients are named $name.
-sub server_count {
-    my ($name) = @_;
-    my $list = $mon->command( 'CLIENT', 'LIST' )->get;
-    return scalar grep { /(?:^|\s)name=\Q$name\E(?:\s|$)/ } split /\r?\n/, $list;
-}
+sub server_count { scalar keys %{ FIORTest::clients_named( $mon, $_[0] ) } }
 
 # The future once it is ready, or after $secs (still pending then).
 sub ready_within {
@@ -283,8 +268,12 @@ subtest 'finding 4: a transaction of the client still running' => sub {
                 $tx->set( $key, 'late' );
             }
         );
-        ok( wait_until( sub { $r->{_tx_gate} && $r->{_tx_gate}{held} && !$r->inflight_count } ),
-            "$mode: watch_multi callback running" );
+        ok(
+            FIORTest::eventually(
+                sub { $r->{_tx_gate} && $r->{_tx_gate}{held} && !$r->inflight_count }
+            ),
+            "$mode: watch_multi callback running"
+        );
         $pool->release($r);
         is( $pool->stats->{destroyed}, 1, "$mode: destroyed" );
         my $next = $pool->acquire->get;
@@ -394,9 +383,10 @@ subtest 'nit: back up to min after a destroy' => sub {
     $r->multi_start->get;
     $pool->release($r);
     is( $pool->stats->{destroyed}, 1, 'destroyed' );
-    ok( wait_until( sub { $pool->stats->{idle} == 2 } ), 'two idle again, without an acquire' )
+    ok( FIORTest::eventually( sub { $pool->stats->{idle} == 2 } ),
+        'two idle again, without an acquire' )
         or diag( join " ", %{ $pool->stats } );
-    ok( wait_until( sub { server_count($name) == 2 } ), 'two on the server' );
+    ok( FIORTest::eventually( sub { server_count($name) == 2 } ), 'two on the server' );
     $pool->shutdown;
 };
 
@@ -422,7 +412,8 @@ subtest 'nit: a dropped pool is not kept alive by work in progress' => sub {
         ['Future::IO::Redis::Error'],
         'cleaning: the connection was closed'
     );
-    ok( wait_until( sub { server_count($name) == 0 } ), 'cleaning: gone from the server' );
+    ok( FIORTest::eventually( sub { server_count($name) == 0 } ),
+        'cleaning: gone from the server' );
 
     # Being opened.
     $name = unique_name();
@@ -433,7 +424,8 @@ subtest 'nit: a dropped pool is not kept alive by work in progress' => sub {
     undef $pool;
     ok( !$weak, 'opening: the pool is freed at once' );
     pause(0.2);
-    ok( wait_until( sub { server_count($name) == 0 } ), 'opening: nothing left on the server' );
+    ok( FIORTest::eventually( sub { server_count($name) == 0 } ),
+        'opening: nothing left on the server' );
 
     # Being checked (idle longer than PING_AFTER).
     $name = unique_name();
@@ -444,8 +436,9 @@ subtest 'nit: a dropped pool is not kept alive by work in progress' => sub {
     is( $pool->stats->{total}, 1, 'one being checked' );
     weaken( $weak = $pool );
     undef $pool;
-    ok( !$weak,                                         'checking: the pool is freed at once' );
-    ok( wait_until( sub { server_count($name) == 0 } ), 'checking: gone from the server' );
+    ok( !$weak, 'checking: the pool is freed at once' );
+    ok( FIORTest::eventually( sub { server_count($name) == 0 } ),
+        'checking: gone from the server' );
 };
 
 subtest 'nit: clients remembered across forks are forgotten once gone' => sub {

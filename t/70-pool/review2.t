@@ -30,17 +30,6 @@ my $base    = FIORTest::unique_key('poolreview2');
 
 sub pause { $loop->delay_future( after => $_[0] )->get }
 
-# Runs the loop until $cond is true or $secs pass; gives the last result.
-sub wait_until {
-    my ( $cond, $secs ) = @_;
-    my $until = $loop->time + ( $secs // 5 );
-    my $ok;
-    until ( ( $ok = $cond->() ) || $loop->time > $until ) {
-        $loop->delay_future( after => 0.02 )->get;
-    }
-    return $ok;
-}
-
 # A TCP proxy to the private server in a child process: on SIGUSR1 it
 # black-holes every connection open at that moment (no reply, no close),
 # as a dropped NAT entry would; later connections are relayed.
@@ -108,12 +97,12 @@ subtest 'a stalled health check does not keep an idle connection from a caller' 
     $pool->release($B);         # a fresh idle connection
     my $t0 = $loop->time;
     my $w2 = $pool->acquire;
-    ok( wait_until( sub { $w2->is_ready }, 4 ), 'the next caller is answered' );
-    ok( $w2->is_done && $w2->get == $B,         "with the idle connection" )
+    ok( FIORTest::eventually( sub { $w2->is_ready }, 4 ), 'the next caller is answered' );
+    ok( $w2->is_done && $w2->get == $B,                   "with the idle connection" )
         or diag join " ", $w2->state, $w2->is_failed ? $w2->failure : (), %{ $pool->stats };
     ok( $loop->time - $t0 < 0.5, 'at once' );
     $pool->release( $w2->get ) if $w2->is_done;
-    ok( wait_until( sub { !$pool->{_checking} }, 3 ), 'the stalled check ends' );
+    ok( FIORTest::eventually( sub { !$pool->{_checking} }, 3 ), 'the stalled check ends' );
     $pool->shutdown;
 };
 
@@ -188,7 +177,7 @@ subtest 'a failed open fails the caller after the one a running check is promise
     $mon->command( 'CONFIG', 'SET', 'maxclients', $clients )->get;    # no new connections
     my $w1 = $pool->acquire;                                          # promised A's check
     my $w2 = $pool->acquire;                                          # opens one, which fails
-    ok( wait_until( sub { $w1->is_ready || $w2->is_ready }, 3 ), 'one hears' );
+    ok( FIORTest::eventually( sub { $w1->is_ready || $w2->is_ready }, 3 ), 'one hears' );
     ok( $w2->is_failed, 'the second in line hears the refusal' );
     ok( !$w1->is_ready, 'the first still waits for the check' );
     $mon->command( 'CONFIG', 'SET', 'maxclients', $maxclients )->get;

@@ -29,13 +29,6 @@ my $srv  = FIORTest::server('plain');
 my $pub = Future::IO::Redis->new(%$srv);
 $pub->connect->get;
 
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
 # Runs the loop until $cond holds (true) or 10 s passed (false).
 sub until_true {
     my ($cond) = @_;
@@ -44,11 +37,6 @@ sub until_true {
         $loop->delay_future( after => 0.02 )->get;
     }
     return 0;
-}
-
-sub numsub {
-    my %n = @{ $pub->pubsub_numsub(@_)->get };
-    return [ @n{@_} ];
 }
 
 # Publishes "$prefix$_" for each of @n to $ch in one pipeline; the counts.
@@ -154,7 +142,7 @@ for my $protocol ( 2, 3 ) {
                 }
             }
         )->();
-        ok( ready_within( $releaser, 20 ), 'all 50 delivered one at a time' );
+        ok( FIORTest::ready_within( $releaser, 20 ), 'all 50 delivered one at a time' );
         is( \@got,     [ map { "m$_" } 1 .. 50 ], 'in order, none lost' );
         is( \@overlap, [],                        'none while the previous future was pending' );
 
@@ -227,7 +215,7 @@ for my $protocol ( 2, 3 ) {
                 }
             )->();
             publish_all( $ch, 'r', 1 .. 200 );
-            ok( ready_within($reader), 'read 200 while they came' );
+            ok( FIORTest::ready_within($reader), 'read 200 while they came' );
             is( \@more, [ map { "r$_" } 1 .. 200 ], 'in order' );
         };
         is( $w,              [], 'no warning' );
@@ -255,7 +243,7 @@ for my $protocol ( 2, 3 ) {
         my ( @got, $err );
         for ( 1 .. 20 ) {
             my $f = $sub->next;
-            ok( ready_within($f), 'next settles' ) or last;
+            ok( FIORTest::ready_within($f), 'next settles' ) or last;
             if ( $f->is_failed ) { $err = $f->failure; last }
             my $m = $f->get;
             last unless $m;
@@ -268,14 +256,15 @@ for my $protocol ( 2, 3 ) {
         my $again = FIORTest::failure_of( $sub->next );
         like( ref $again ? $again->message : 'not failed', qr/overflow/i, 'and again' );
 
-        ok( until_true( sub { numsub($ch)->[0] == 0 } ), 'the client unsubscribed (NUMSUB 0)' );
+        ok( until_true( sub { FIORTest::numsub( $pub, $ch )->[0] == 0 } ),
+            'the client unsubscribed (NUMSUB 0)' );
         is( $pub->publish( "$ch:p1", 'x' )->get, 0,      '... and the pattern too' );
         is( $redis->ping->get,                   'PONG', 'the client runs commands again' );
         my $fresh = $redis->subscribe("$ch:new")->get;
         isnt( refaddr($fresh), refaddr($sub), 'subscribing afresh: a new subscription' );
         $pub->publish( "$ch:new", 'n' )->get;
         my $f = $fresh->next;
-        ok( ready_within($f), 'it delivers' );
+        ok( FIORTest::ready_within($f), 'it delivers' );
         is( $f->get->{data}, 'n', '... the message' );
         $fresh->unsubscribe->get;
         $redis->disconnect;
@@ -301,7 +290,7 @@ for my $protocol ( 2, 3 ) {
         is( scalar @$w, 1, 'past the bound: one warning' );
         like( $w->[0] // '', qr/overflow/i, '... about the overflow' );
         is( $sub->is_closed, 1, 'closed' );
-        ok( until_true( sub { numsub($ch)->[0] == 0 } ), 'unsubscribed' );
+        ok( until_true( sub { FIORTest::numsub( $pub, $ch )->[0] == 0 } ), 'unsubscribed' );
         $never->done;
         $redis->disconnect;
     };

@@ -29,28 +29,6 @@ my $srv  = FIORTest::server('plain');
 my $pub = Future::IO::Redis->new(%$srv);
 $pub->connect->get;
 
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
-sub next_tuple {
-    my ($sub) = @_;
-    my $f = $sub->next;
-    unless ( ready_within( $f, 10 ) ) { $f->cancel; return 'TIMEOUT' }
-    return 'FAILED: ' . $f->failure if $f->is_failed;
-    my $m = $f->get;
-    return undef unless defined $m;
-    return [ @{$m}{qw(type channel pattern data)} ];
-}
-
-sub numsub {
-    my %n = @{ $pub->pubsub_numsub(@_)->get };
-    return [ @n{@_} ];
-}
-
 sub until_true {
     my ($cond) = @_;
     for ( 1 .. 200 ) {
@@ -72,19 +50,24 @@ for my $protocol ( 2, 3 ) {
             $sub = $redis->subscribe($ch)->get;
             $sub->psubscribe("$ch:p*")->get;
             $pub->publish( $ch, 'one' )->get;
-            is( next_tuple($sub), [ 'message', $ch, undef, 'one' ], 'subscribed and receiving' );
+            is(
+                FIORTest::next_tuple($sub),
+                [ 'message', $ch, undef, 'one' ],
+                'subscribed and receiving'
+            );
             $waiting = $sub->next;
             weaken( $weak = $redis );
             undef $redis;
-            ok( !defined $weak,         'the client was freed' );
-            ok( ready_within($waiting), 'a waiting next settled (no hang)' );
+            ok( !defined $weak,                   'the client was freed' );
+            ok( FIORTest::ready_within($waiting), 'a waiting next settled (no hang)' );
             is( [ $waiting->is_done ? $waiting->get : 'failed: ' . $waiting->failure ],
                 [undef], '... with undef' );
-            is( $sub->is_closed,  1,     'the subscription is closed' );
-            is( next_tuple($sub), undef, 'next: undef' );
+            is( $sub->is_closed,            1,     'the subscription is closed' );
+            is( FIORTest::next_tuple($sub), undef, 'next: undef' );
             my $err = FIORTest::failure_of( $sub->subscribe("$ch:more") );
             isa_ok( $err, ['Future::IO::Redis::Error'], 'subscribe on it fails' );
-            ok( until_true( sub { numsub($ch)->[0] == 0 } ), 'the server dropped the subscriber' );
+            ok( until_true( sub { FIORTest::numsub( $pub, $ch )->[0] == 0 } ),
+                'the server dropped the subscriber' );
             is( $pub->publish( "$ch:p1", 'x' )->get, 0, '... pattern too' );
         };
         is( $w, [], 'no warning' );
@@ -99,15 +82,15 @@ for my $protocol ( 2, 3 ) {
         weaken($weak);
         undef $sub;
         ok( defined $weak, 'the client keeps the subscription' );
-        is( $redis->is_pubsub, 1,   'is_pubsub' );
-        is( numsub($ch),       [1], 'the server still has the channel' );
+        is( $redis->is_pubsub,             1,   'is_pubsub' );
+        is( FIORTest::numsub( $pub, $ch ), [1], 'the server still has the channel' );
         $pub->publish( $ch, "kept$_" )->get for 1 .. 3;
 
         my $again = $redis->subscribe("$ch:2")->get;
         is( refaddr($again),  $addr,            'subscribing again yields the same subscription' );
         is( $again->channels, [ $ch, "$ch:2" ], 'with the first channel too' );
         is(
-            [ map { next_tuple($again) } 1 .. 3 ],
+            [ map { FIORTest::next_tuple($again) } 1 .. 3 ],
             [ map { [ 'message', $ch, undef, "kept$_" ] } 1 .. 3 ],
             'the messages published meanwhile were kept, in order'
         );
@@ -122,13 +105,14 @@ for my $protocol ( 2, 3 ) {
             my $sub     = $redis->subscribe($ch)->get;
             my $waiting = $sub->next;
             $redis->disconnect;
-            ok( ready_within($waiting), 'a waiting next settled' );
+            ok( FIORTest::ready_within($waiting), 'a waiting next settled' );
             is( [ $waiting->is_done ? $waiting->get : 'failed' ], [undef], '... with undef' );
             is( $sub->is_closed,                                  1,       'closed' );
             is( $redis->is_pubsub,                                0,       'is_pubsub false' );
-            ok( until_true( sub { numsub($ch)->[0] == 0 } ), 'the server has no subscriber' );
+            ok( until_true( sub { FIORTest::numsub( $pub, $ch )->[0] == 0 } ),
+                'the server has no subscriber' );
             $loop->delay_future( after => 0.3 )->get;
-            is( numsub($ch), [0], 'and reconnect did not bring it back' );
+            is( FIORTest::numsub( $pub, $ch ), [0], 'and reconnect did not bring it back' );
         };
         is( $w, [], 'no warning' );
     };
@@ -142,7 +126,11 @@ for my $protocol ( 2, 3 ) {
         my $parent_id = $redis->command( 'CLIENT', 'ID' )->get;
         my $sub       = $redis->subscribe($ch)->get;
         $pub->publish( $ch, 'p0' )->get;
-        is( next_tuple($sub), [ 'message', $ch, undef, 'p0' ], 'the parent is subscribed' );
+        is(
+            FIORTest::next_tuple($sub),
+            [ 'message', $ch, undef, 'p0' ],
+            'the parent is subscribed'
+        );
 
         pipe( my $from_child, my $to_parent ) or die "pipe: $!";
         pipe( my $go_read,    my $go_write )  or die "pipe: $!";
@@ -192,7 +180,7 @@ for my $protocol ( 2, 3 ) {
         $p->publish( $ch, "during$_" ) for 1 .. 20;
         is( $p->execute->get, [ (1) x 20 ], 'publishing while the child runs: one receiver each' );
         is(
-            [ map { next_tuple($sub) } 1 .. 20 ],
+            [ map { FIORTest::next_tuple($sub) } 1 .. 20 ],
             [ map { [ 'message', $ch, undef, "during$_" ] } 1 .. 20 ],
             'the parent got them all, in order'
         );
@@ -213,14 +201,14 @@ for my $protocol ( 2, 3 ) {
         is( $r[4], 1,          'the child subscribed for itself' );
         is( $r[5], 'hi child', '... and got its message' );
 
-        is( numsub($ch),       [1], 'the parent is still subscribed on the server' );
-        is( $sub->is_closed,   0,   "the parent's subscription is open" );
-        is( $redis->is_pubsub, 1,   'is_pubsub in the parent' );
+        is( FIORTest::numsub( $pub, $ch ), [1], 'the parent is still subscribed on the server' );
+        is( $sub->is_closed,               0,   "the parent's subscription is open" );
+        is( $redis->is_pubsub,             1,   'is_pubsub in the parent' );
         $p = $pub->pipeline;
         $p->publish( $ch, "after$_" ) for 1 .. 20;
         is( $p->execute->get, [ (1) x 20 ], 'publishing after the child ended' );
         is(
-            [ map { next_tuple($sub) } 1 .. 20 ],
+            [ map { FIORTest::next_tuple($sub) } 1 .. 20 ],
             [ map { [ 'message', $ch, undef, "after$_" ] } 1 .. 20 ],
             'the parent still gets every message, in order'
         );
@@ -275,9 +263,13 @@ for my $protocol ( 2, 3 ) {
         ) or diag("child: $out");
 
         $pub->publish( $ch, 'parent' )->get;
-        is( next_tuple($sub), [ 'message', $ch, undef, 'parent' ], 'the parent still receives' );
         is(
-            numsub( $ch, "$ch:child" ),
+            FIORTest::next_tuple($sub),
+            [ 'message', $ch, undef, 'parent' ],
+            'the parent still receives'
+        );
+        is(
+            FIORTest::numsub( $pub, $ch, "$ch:child" ),
             [ 1, 0 ],
             'the server: the parent subscribed, the child gone'
         );

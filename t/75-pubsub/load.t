@@ -22,13 +22,6 @@ my $srv  = FIORTest::server('plain');
 
 use constant { MESSAGES => 10_000, BATCH => 500, SUBSCRIBERS => 3 };
 
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
 # The first index where two lists of tuples differ (undef: none).
 sub first_difference {
     my ( $got, $want ) = @_;
@@ -130,7 +123,7 @@ for my $protocol ( 2, 3 ) {
             or diag("PUBLISH $bad: $counts[$bad] receivers, expected $receivers[$bad]");
 
         my $all = Future->wait_all(@done);
-        ok( ready_within( $all, 60 ), 'every subscriber got its count' );
+        ok( FIORTest::ready_within( $all, 60 ), 'every subscriber got its count' );
         for my $s ( 0 .. SUBSCRIBERS - 1 ) {
             is( scalar @{ $got[$s] }, $total, "subscriber $s: $total deliveries" );
             my $d = first_difference( $got[$s], \@expected );

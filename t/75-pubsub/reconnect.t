@@ -29,23 +29,6 @@ my $base   = FIORTest::unique_key('reconnect');
 my $admin = Future::IO::Redis->new( %srv, reconnect => 1, reconnect_delay => 0.05 );
 $admin->connect->get;
 
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
-sub next_tuple {
-    my ($sub) = @_;
-    my $f = $sub->next;
-    unless ( ready_within( $f, 10 ) ) { $f->cancel; return 'TIMEOUT' }
-    return 'FAILED: ' . $f->failure if $f->is_failed;
-    my $m = $f->get;
-    return undef unless defined $m;
-    return [ @{$m}{qw(type channel pattern data)} ];
-}
-
 # The subscribed connections the server has: [ id, sub, psub ] each.
 sub subscribers {
     my $list = $admin->command( 'CLIENT', 'LIST' )->get;
@@ -54,21 +37,6 @@ sub subscribers {
             grep { /\bflags=\S*P/ } split /\r?\n/,
         $list
     ];
-}
-
-sub numsub {
-    my %n = @{ $admin->pubsub_numsub(@_)->get };
-    return [ @n{@_} ];
-}
-
-# Waits (up to 10 s) for $cond to hold.
-sub eventually {
-    my ($cond) = @_;
-    for ( 1 .. 200 ) {
-        return 1 if $cond->();
-        $loop->delay_future( after => 0.05 )->get;
-    }
-    return 0;
 }
 
 for my $protocol ( 2, 3 ) {
@@ -136,7 +104,7 @@ for my $protocol ( 2, 3 ) {
 
         # (Either failing ends the wait.)
         my $both = Future->needs_all( $publisher, $reader );
-        ok( ready_within( $both, 30 ), 'the stream ended' );
+        ok( FIORTest::ready_within( $both, 30 ), 'the stream ended' );
         $_->cancel for grep { !$_->is_ready } $publisher, $reader;
         ok( $publisher->is_done, 'the publisher finished' )
             or diag( $publisher->failure // "not finished" );
@@ -166,12 +134,12 @@ for my $protocol ( 2, 3 ) {
         is( \@wrong, [], 'each with the right type, channel and pattern' );
         note( 'lost in the gap: ' . ( ( $stop_at // 0 ) - @got ) );
 
-        is( $sub->is_closed,            0,            'the subscription is still open' );
-        is( $redis->is_pubsub,          1,            'is_pubsub' );
-        is( $sub->channels,             [ $ca, $cb ], 'channels unchanged' );
-        is( $sub->patterns,             [$pat],       'patterns unchanged' );
-        is( numsub( $ca, $cb ),         [ 1, 1 ],     'PUBSUB NUMSUB: subscribed again' );
-        is( $admin->pubsub_numpat->get, 1,            'PUBSUB NUMPAT: 1' );
+        is( $sub->is_closed,                      0,            'the subscription is still open' );
+        is( $redis->is_pubsub,                    1,            'is_pubsub' );
+        is( $sub->channels,                       [ $ca, $cb ], 'channels unchanged' );
+        is( $sub->patterns,                       [$pat],       'patterns unchanged' );
+        is( FIORTest::numsub( $admin, $ca, $cb ), [ 1, 1 ],     'PUBSUB NUMSUB: subscribed again' );
+        is( $admin->pubsub_numpat->get,           1,            'PUBSUB NUMPAT: 1' );
         my $after = subscribers();
         is( [ map { [ @$_[ 1, 2 ] ] } @$after ], [ [ 2, 1 ] ], 'one subscribed connection again' );
         isnt( $after->[0][0], $before->[0][0], '... a new one' );
@@ -190,8 +158,8 @@ for my $protocol ( 2, 3 ) {
 
         $sub->unsubscribe->get;
         $sub->punsubscribe->get;
-        is( $sub->is_closed,    1,        'unsubscribed' );
-        is( numsub( $ca, $cb ), [ 0, 0 ], 'the server agrees' );
+        is( $sub->is_closed,                      1,        'unsubscribed' );
+        is( FIORTest::numsub( $admin, $ca, $cb ), [ 0, 0 ], 'the server agrees' );
         $_->disconnect for $redis, $pub, $killer;
     };
 
@@ -211,15 +179,16 @@ for my $protocol ( 2, 3 ) {
 
         $server->stop;
         $server->start;
-        ok( eventually( sub { $reconnected } ), 'on_reconnect ran after the restart' );
-        ok( !$waiting->is_ready,                'a next waiting through the drop still waits' );
-        is( $sub->channels,             [$ch],  'channels unchanged' );
-        is( $sub->patterns,             [$pat], 'patterns unchanged' );
-        is( numsub($ch),                [1],    'the new server has the channel' );
-        is( $admin->pubsub_numpat->get, 1,      'and the pattern' );
+        ok( FIORTest::eventually( sub { $reconnected }, 10 ),
+            'on_reconnect ran after the restart' );
+        ok( !$waiting->is_ready, 'a next waiting through the drop still waits' );
+        is( $sub->channels,                  [$ch],  'channels unchanged' );
+        is( $sub->patterns,                  [$pat], 'patterns unchanged' );
+        is( FIORTest::numsub( $admin, $ch ), [1],    'the new server has the channel' );
+        is( $admin->pubsub_numpat->get,      1,      'and the pattern' );
 
         is( $admin->publish( $ch, 'after' )->get, 1, 'PUBLISH: one receiver' );
-        ok( ready_within($waiting), 'the waiting next got it' );
+        ok( FIORTest::ready_within($waiting), 'the waiting next got it' );
         is(
             $waiting->is_done ? $waiting->get : $waiting->failure,
             { type => 'message', channel => $ch, pattern => undef, data => 'after' },
@@ -227,7 +196,7 @@ for my $protocol ( 2, 3 ) {
         );
         is( $admin->publish( "$base:restart$protocol:p1", 'pat' )->get, 1, 'and by the pattern' );
         is(
-            next_tuple($sub),
+            FIORTest::next_tuple($sub),
             [ 'pmessage', "$base:restart$protocol:p1", $pat, 'pat' ],
             '... the pmessage'
         );
@@ -248,22 +217,26 @@ for my $protocol ( 2, 3 ) {
         my $sub = $redis->subscribe($ch)->get;
         $sub->psubscribe($pat)->get;
         $admin->publish( $ch, 'before' )->get;
-        is( next_tuple($sub), [ 'message', $ch, undef, 'before' ], 'a message before the drop' );
+        is(
+            FIORTest::next_tuple($sub),
+            [ 'message', $ch, undef, 'before' ],
+            'a message before the drop'
+        );
 
         my $waiting = $sub->next;
         is( $admin->command( 'CLIENT', 'KILL', 'TYPE', 'pubsub' )->get, 1,
             'killed the subscriber' );
-        ok( ready_within($waiting), 'the waiting next settled' );
+        ok( FIORTest::ready_within($waiting), 'the waiting next settled' );
         is( [ $waiting->is_done ? $waiting->get : 'failed: ' . $waiting->failure ],
             [undef], '... with undef' );
         is( $sub->is_closed,             1,                              'is_closed' );
         is( $redis->is_pubsub,           0,                              'is_pubsub false' );
-        is( next_tuple($sub),            undef,                          'a later next: undef' );
+        is( FIORTest::next_tuple($sub),  undef,                          'a later next: undef' );
         is( [ $sub->next_message->get ], [undef],                        'next_message: undef' );
         is( \@events,                    ['disconnect:connection_lost'], 'on_disconnect ran' );
-        is( numsub($ch),                          [0],   'the server has no subscriber' );
+        is( FIORTest::numsub( $admin, $ch ),      [0],   'the server has no subscriber' );
         is( $admin->publish( $ch, 'after' )->get, 0,     'a later PUBLISH reaches no one' );
-        is( next_tuple($sub),                     undef, 'still undef' );
+        is( FIORTest::next_tuple($sub),           undef, 'still undef' );
         $redis->disconnect;
     };
 }

@@ -24,23 +24,6 @@ my $base = FIORTest::unique_key('modes');
 my $pub = Future::IO::Redis->new(%$srv);
 $pub->connect->get;
 
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 10 ) ) );
-    return $f->is_ready;
-}
-
-sub next_tuple {
-    my ($sub) = @_;
-    my $f = $sub->next;
-    unless ( ready_within( $f, 10 ) ) { $f->cancel; return 'TIMEOUT' }
-    return 'FAILED: ' . $f->failure if $f->is_failed;
-    my $m = $f->get;
-    return undef unless defined $m;
-    return [ @{$m}{qw(type channel pattern data)} ];
-}
-
 # Checks that $f fails at once with a pubsub Protocol error.
 sub refused_ok {
     my ( $f, $name ) = @_;
@@ -73,13 +56,14 @@ subtest 'RESP2: other commands fail while subscribed' => sub {
 
     # The subscription goes on meanwhile.
     $pub->publish( $ch, "m$_" )->get for 1 .. 3;
-    is( next_tuple($sub), [ 'message', $ch, undef, "m$_" ], "message $_ still comes" ) for 1 .. 3;
+    is( FIORTest::next_tuple($sub), [ 'message', $ch, undef, "m$_" ], "message $_ still comes" )
+        for 1 .. 3;
 
     # Subscribing more is not "another command".
     $redis->psubscribe("$ch:p*")->get;
     is( $sub->patterns, ["$ch:p*"], 'psubscribe while subscribed works' );
     $pub->publish( "$ch:p1", 'pm' )->get;
-    is( next_tuple($sub), [ 'pmessage', "$ch:p1", "$ch:p*", 'pm' ], 'and delivers' );
+    is( FIORTest::next_tuple($sub), [ 'pmessage', "$ch:p1", "$ch:p*", 'pm' ], 'and delivers' );
 
     # One name gone is not enough.
     $sub->unsubscribe->get;
@@ -127,13 +111,13 @@ subtest 'RESP3: commands and messages on the same client' => sub {
         $pub->publish( $i % 3 ? $ch : "$ch:p$i", "x$i" )->get;
         push @replies, $redis->command( 'ECHO', "r$i" );
     }
-    ok( ready_within( Future->wait_all(@replies) ), 'the 100 commands settled' );
+    ok( FIORTest::ready_within( Future->wait_all(@replies) ), 'the 100 commands settled' );
     is(
         [ map { $_->is_done ? $_->get : 'failed' } @replies ],
         [ map { "r$_" } 1 .. 100 ],
         'each got its own reply'
     );
-    my @got = map { next_tuple($sub) } 1 .. 100;
+    my @got = map { FIORTest::next_tuple($sub) } 1 .. 100;
     is(
         \@got,
         [
@@ -149,14 +133,14 @@ subtest 'RESP3: commands and messages on the same client' => sub {
     # PUBLISH from the subscribed client itself: its reply and its own
     # message, both.
     my @counts = map { $redis->publish( $ch, "self$_" ) } 1 .. 20;
-    ok( ready_within( Future->wait_all(@counts) ), 'own PUBLISHes settled' );
+    ok( FIORTest::ready_within( Future->wait_all(@counts) ), 'own PUBLISHes settled' );
     is(
         [ map { $_->is_done ? $_->get : 'failed' } @counts ],
         [ (1) x 20 ],
         'each PUBLISH: one receiver (itself)'
     );
     is(
-        [ map { next_tuple($sub) } 1 .. 20 ],
+        [ map { FIORTest::next_tuple($sub) } 1 .. 20 ],
         [ map { [ 'message', $ch, undef, "self$_" ] } 1 .. 20 ],
         'its own messages, in order'
     );
@@ -164,9 +148,9 @@ subtest 'RESP3: commands and messages on the same client' => sub {
     # Messages waiting in the buffer while a pipeline that publishes runs.
     $p = $redis->pipeline;
     $p->publish( $ch, 'pp1' )->get($k)->publish( "$ch:p7", 'pp2' );
-    is( $p->execute->get, [ 1, 'v1', 1 ], 'a pipeline with PUBLISHes' );
-    is( next_tuple($sub), [ 'message',  $ch, undef, 'pp1' ], 'its first message' );
-    is( next_tuple($sub), [ 'pmessage', "$ch:p7", "$ch:p*", 'pp2' ], 'its second' );
+    is( $p->execute->get,           [ 1, 'v1', 1 ], 'a pipeline with PUBLISHes' );
+    is( FIORTest::next_tuple($sub), [ 'message',  $ch, undef, 'pp1' ], 'its first message' );
+    is( FIORTest::next_tuple($sub), [ 'pmessage', "$ch:p7", "$ch:p*", 'pp2' ], 'its second' );
 
     $sub->unsubscribe->get;
     $sub->punsubscribe->get;

@@ -50,29 +50,6 @@ my $base   = FIORTest::unique_key('review');
 my $admin = Future::IO::Redis->new(%srv);
 $admin->connect->get;
 
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 5 ) ) );
-    return $f->is_ready;
-}
-
-# Runs the loop until $cond holds (true) or $secs passed (false).
-sub eventually {
-    my ( $cond, $secs ) = @_;
-    my $until = Time::HiRes::time() + ( $secs // 5 );
-    while ( Time::HiRes::time() < $until ) {
-        return 1 if $cond->();
-        $loop->delay_future( after => 0.02 )->get;
-    }
-    return $cond->() ? 1 : 0;
-}
-
-sub numsub {
-    my %n = @{ $admin->pubsub_numsub(@_)->get };
-    return [ @n{@_} ];
-}
-
 # A plain blocking socket to the private server: commands sent and answered
 # without running the loop (so the subscriber's core queues what arrives
 # while Perl has not drained it yet).
@@ -115,7 +92,7 @@ for my $protocol ( 2, 3 ) {
         my $set  = $redis->set( $key, 'v' );
         my $get  = $redis->get($key);
         my $ping = $redis->ping;
-        ready_within( Future->wait_all( $exec, $bad, $set, $get, $ping ), 5 );
+        FIORTest::ready_within( Future->wait_all( $exec, $bad, $set, $get, $ping ), 5 );
         is(
               $exec->is_done   ? $exec->get
             : $exec->is_failed ? 'failed: ' . $exec->failure
@@ -133,9 +110,9 @@ for my $protocol ( 2, 3 ) {
         is( $set->is_done  ? $set->get  : 'not done', 'OK',   'SET gets OK' );
         is( $get->is_done  ? $get->get  : 'not done', 'v',    'GET gets its value' );
         is( $ping->is_done ? $ping->get : 'not done', 'PONG', 'PING gets PONG' );
-        is( $redis->is_pubsub,        0,   'not subscribed' );
-        is( $redis->in_multi,         0,   'not in MULTI' );
-        is( numsub("$base:multi:ch"), [0], 'the server: nothing subscribed' );
+        is( $redis->is_pubsub,                            0,   'not subscribed' );
+        is( $redis->in_multi,                             0,   'not in MULTI' );
+        is( FIORTest::numsub( $admin, "$base:multi:ch" ), [0], 'the server: nothing subscribed' );
         $admin->del($key)->get;
         $redis->disconnect;
     };
@@ -167,8 +144,8 @@ for my $protocol ( 2, 3 ) {
         # Revoking the channel kills the subscriber; the reconnect's
         # SUBSCRIBE is refused.
         $admin->command( 'ACL', 'SETUSER', $user, 'resetchannels', "&$base:other" )->get;
-        ok( eventually( sub { $sub->is_closed } ), 'the subscription ends' );
-        ok( ready_within( $waiting, 2 ),           'the waiting next is resolved' );
+        ok( FIORTest::eventually( sub { $sub->is_closed } ), 'the subscription ends' );
+        ok( FIORTest::ready_within( $waiting, 2 ),           'the waiting next is resolved' );
         is( $waiting->is_done ? $waiting->get : 'not done', undef, '... with undef' );
         my $later = $sub->next;
         ok( $later->is_ready, 'a later next is ready at once' );
@@ -177,11 +154,11 @@ for my $protocol ( 2, 3 ) {
         is( $redis->is_pubsub,                          0,     'the client is not subscribed' );
         ok( ( grep { /NOPERM/ } @errors ), 'on_error was told of the refusal' )
             or diag( join "\n", @errors );
-        is( \@reconnected, [],  'on_reconnect was not called' );
-        is( numsub($ch),   [0], 'the server: nothing subscribed' );
+        is( \@reconnected,                   [],  'on_reconnect was not called' );
+        is( FIORTest::numsub( $admin, $ch ), [0], 'the server: nothing subscribed' );
 
         my $set = $redis->set( $key, 'x' );
-        ok( ready_within( $set, 3 ) && $set->is_done, 'the client runs commands again' )
+        ok( FIORTest::ready_within( $set, 3 ) && $set->is_done, 'the client runs commands again' )
             or diag( $set->is_failed ? $set->failure : 'pending' );
         $admin->del($key)->get;
         $redis->disconnect;
@@ -211,7 +188,7 @@ for my $protocol ( 2, 3 ) {
 
         $admin->command( 'ACL', 'SETUSER', $user, 'resetchannels', "&$pat" )->get;
         ok(
-            eventually(
+            FIORTest::eventually(
                 sub { !@{ $sub->channels } && $admin->command(qw(PUBSUB NUMPAT))->get == 1 }
             ),
             'the refused channel is dropped, the pattern subscribed again'
@@ -226,18 +203,18 @@ for my $protocol ( 2, 3 ) {
         my $match = "$base:aclp:$protocol:p1";
         is( $admin->publish( $match, 'hello' )->get, 1, 'one receiver for a pattern match' );
         my $n = $sub->next;
-        ready_within( $n, 3 );
+        FIORTest::ready_within( $n, 3 );
         is(
             $n->is_done && $n->get ? [ @{ $n->get }{qw(type pattern channel data)} ] : 'no message',
             [ 'pmessage', $pat, $match, 'hello' ],
             'the message matching the pattern arrives'
         );
         $loop->delay_future( after => 0.2 )->get;
-        is( \@reconnected, [],  'on_reconnect was not called (a replay was refused)' );
-        is( numsub($ch),   [0], 'the server: the channel is not subscribed' );
+        is( \@reconnected, [], 'on_reconnect was not called (a replay was refused)' );
+        is( FIORTest::numsub( $admin, $ch ), [0], 'the server: the channel is not subscribed' );
 
         my $u = $sub->punsubscribe;
-        ready_within( $u, 3 );
+        FIORTest::ready_within( $u, 3 );
         is( $redis->is_pubsub, 0, 'unsubscribing the pattern ends it' );
         $redis->disconnect;
         $admin->command( 'ACL', 'DELUSER', $user )->get;
@@ -262,7 +239,7 @@ subtest 'reconnecting given up ends the subscription' => sub {
     my $sub     = $redis->subscribe("$base:giveup")->get;
     my $waiting = $sub->next;
     $down->stop;
-    ok( ready_within( $waiting, 5 ), 'the waiting next is resolved' );
+    ok( FIORTest::ready_within( $waiting, 5 ), 'the waiting next is resolved' );
     is( $waiting->is_done ? $waiting->get : 'not done', undef, '... with undef' );
     is( $sub->is_closed,                                1,     'the subscription is closed' );
     is( $redis->is_pubsub,                              0,     'the client is not subscribed' );
@@ -290,15 +267,19 @@ for my $protocol ( 2, 3 ) {
                 # The core receives all five; Perl reads none of them yet.
                 raw( q{PUBLISH}, $ca, $_ ) for 1 .. 5;
                 $s2 = $sub->subscribe($cb);                  # on its way when the overflow hits
-                ok( eventually( sub { !$redis->is_pubsub } ), 'the subscription ends' );
-                ready_within( $s2, 3 );
+                ok( FIORTest::eventually( sub { !$redis->is_pubsub } ), 'the subscription ends' );
+                FIORTest::ready_within( $s2, 3 );
                 $loop->delay_future( after => 0.2 )->get;    # anything late
             }
         );
         ok( $s2->is_ready, 'the second subscribe settled' );
-        is( numsub( $ca, $cb ), [ 0, 0 ], 'the server: neither channel subscribed' );
-        is( $redis->is_pubsub,  0,        'the client is not subscribed' );
-        is( $sub->is_closed,    1,        'the subscription is closed' );
+        is(
+            FIORTest::numsub( $admin, $ca, $cb ),
+            [ 0, 0 ],
+            'the server: neither channel subscribed'
+        );
+        is( $redis->is_pubsub, 0, 'the client is not subscribed' );
+        is( $sub->is_closed,   1, 'the subscription is closed' );
         my $n = $sub->next;
         ok( $n->is_ready && $n->is_failed, 'next fails' );
         isa_ok( $n->is_failed ? $n->failure : undef, ['Future::IO::Redis::Error'], '... with' );
@@ -308,7 +289,7 @@ for my $protocol ( 2, 3 ) {
         ok( $more->is_ready && $more->is_failed, 'no new subscribe on the ended subscription' );
 
         my $set = $redis->set( $key, 'x' );
-        ok( ready_within( $set, 3 ) && $set->is_done, 'the client runs commands again' )
+        ok( FIORTest::ready_within( $set, 3 ) && $set->is_done, 'the client runs commands again' )
             or diag( $set->is_failed ? $set->failure : 'pending' );
         $admin->del($key)->get;
         $redis->disconnect;
@@ -374,7 +355,7 @@ subtest 'cancelled next() futures leave no waiters' => sub {
     my $n = $sub->next;
     is( scalar @{ $sub->{waiters} },       1, 'a live next waits' );
     is( $admin->publish( $ch, 'hi' )->get, 1, 'published' );
-    ready_within( $n, 3 );
+    FIORTest::ready_within( $n, 3 );
     is( $n->is_done && $n->get ? $n->get->{data} : 'no message', 'hi', 'and gets the message' );
     $sub->unsubscribe->get;
     $redis->disconnect;
@@ -429,11 +410,15 @@ subtest 'fork: the child subscribes with a new subscription object' => sub {
 
     is( $admin->publish( $pch, 'hello parent' )->get, 1, 'the parent is still subscribed' );
     my $n = $sub->next;
-    ready_within( $n, 3 );
+    FIORTest::ready_within( $n, 3 );
     is( $n->is_done && $n->get ? $n->get->{data} : 'no message',
         'hello parent', 'the parent still receives' );
-    is( $redis->is_pubsub,    1,        'is_pubsub in the parent' );
-    is( numsub( $pch, $cch ), [ 1, 0 ], 'the server: the parent subscribed, the child gone' );
+    is( $redis->is_pubsub, 1, 'is_pubsub in the parent' );
+    is(
+        FIORTest::numsub( $admin, $pch, $cch ),
+        [ 1, 0 ],
+        'the server: the parent subscribed, the child gone'
+    );
     $sub->unsubscribe->get;
     $redis->disconnect;
 };
@@ -446,14 +431,14 @@ subtest 'unsubscribe() before the subscribe is confirmed; on_message while next 
     $redis->connect->get;
     my $s = $redis->subscribe($ch);
     my $u = $redis->unsubscribe;      # every channel, the one on its way too
-    ready_within( Future->wait_all( $s, $u ), 3 );
-    ok( $s->is_ready && $u->is_ready,             'both settled' );
-    ok( eventually( sub { !$redis->is_pubsub } ), 'the client is not subscribed' );
+    FIORTest::ready_within( Future->wait_all( $s, $u ), 3 );
+    ok( $s->is_ready && $u->is_ready,                       'both settled' );
+    ok( FIORTest::eventually( sub { !$redis->is_pubsub } ), 'the client is not subscribed' );
     $loop->delay_future( after => 0.1 )->get;
-    is( $redis->is_pubsub, 0,   '... and stays so' );
-    is( numsub($ch),       [0], 'the server: nothing subscribed' );
+    is( $redis->is_pubsub,               0,   '... and stays so' );
+    is( FIORTest::numsub( $admin, $ch ), [0], 'the server: nothing subscribed' );
     my $ping = $redis->ping;
-    ready_within( $ping, 3 );
+    FIORTest::ready_within( $ping, 3 );
     is( $ping->is_done ? $ping->get : 'not done', 'PONG', 'the client runs commands' );
     $redis->disconnect;
 
@@ -469,7 +454,7 @@ subtest 'unsubscribe() before the subscribe is confirmed; on_message while next 
         'on_message croaks while a next() waits'
     );
     is( $admin->publish( $ch2, 'one' )->get, 1, 'published' );
-    ready_within( $n, 3 );
+    FIORTest::ready_within( $n, 3 );
     is( $n->is_done && $n->get ? $n->get->{data} : 'no message', 'one', 'the next() got it' );
     ok(
         lives {
@@ -525,7 +510,7 @@ subtest 'a burst of 50,000 messages: all in order, the loop keeps turning' => su
         'published with one EVAL'
     );
     sleep 0.5;
-    ok( ready_within( $all, 20 ), 'every message arrived' );
+    ok( FIORTest::ready_within( $all, 20 ), 'every message arrived' );
     $timer->stop;
     $loop->remove($timer);
     is( $count,    $total, "$total messages" );

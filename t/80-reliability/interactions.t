@@ -46,25 +46,6 @@ my $server = FIORServer->new;
 my %srv    = ( host => '127.0.0.1', port => $server->port );
 my $base   = FIORTest::unique_key('interactions');
 
-# Runs the loop until $f is ready or $secs passed; true when ready.
-sub ready_within {
-    my ( $f, $secs ) = @_;
-    $loop->await(
-        Future->wait_any( $f->without_cancel, $loop->delay_future( after => $secs // 5 ) ) );
-    return $f->is_ready;
-}
-
-# Runs the loop until $cond holds (true) or $secs passed (false).
-sub eventually {
-    my ( $cond, $secs ) = @_;
-    my $until = time + ( $secs // 5 );
-    while ( time < $until ) {
-        return 1 if $cond->();
-        $loop->delay_future( after => 0.01 )->get;
-    }
-    return $cond->() ? 1 : 0;
-}
-
 sub message_of { my ($f) = @_; $f->is_failed ? '' . ( $f->failure )[0] : '' }
 
 # A watch_multi on the client finishes (nothing holds its WATCH gate).
@@ -74,8 +55,8 @@ sub watch_multi_completes {
     my ( $redis, $name ) = @_;
     my $key = "$base:wm:" . ++$wm_count;
     my $wm  = $redis->watch_multi( [$key], sub { $_[0]->incr($key) } );
-    ok( ready_within( $wm, 2 ), "$name: a watch_multi afterwards completes" );
-    ok( $wm->is_done,           "$name: ... and succeeds" ) or diag( message_of($wm) );
+    ok( FIORTest::ready_within( $wm, 2 ), "$name: a watch_multi afterwards completes" );
+    ok( $wm->is_done,                     "$name: ... and succeeds" ) or diag( message_of($wm) );
     return;
 }
 
@@ -187,14 +168,15 @@ subtest 'subscribe while a multi_start is on its way' => sub {
 
     my $multi = $redis->multi_start;           # not awaited
     my $s     = $redis->subscribe($channel);
-    ok( $s->is_ready,                           'subscribe is settled at once' );
-    ok( ready_within( $s, 5 ) && $s->is_failed, '... failed' );
+    ok( $s->is_ready,                                     'subscribe is settled at once' );
+    ok( FIORTest::ready_within( $s, 5 ) && $s->is_failed, '... failed' );
     like( message_of($s), qr/MULTI/, '... naming MULTI' );
 
-    ok( ready_within( $multi, 5 ) && $multi->is_done, 'multi_start done' )
+    ok( FIORTest::ready_within( $multi, 5 ) && $multi->is_done, 'multi_start done' )
         or diag( message_of($multi) );
     my $exec = $redis->exec;
-    ok( ready_within( $exec, 5 ) && $exec->is_done, 'exec runs' ) or diag( message_of($exec) );
+    ok( FIORTest::ready_within( $exec, 5 ) && $exec->is_done, 'exec runs' )
+        or diag( message_of($exec) );
     is( $exec->is_done ? $exec->get : undef, [], '... an empty transaction' );
     is( $redis->is_pubsub,                   0,  'not a subscriber' );
 
@@ -204,7 +186,7 @@ subtest 'subscribe while a multi_start is on its way' => sub {
         push @pubs, $pub->publish( $channel, "msg $i" );
     }
     my $all = Future->wait_all( @gets, @pubs );
-    ok( ready_within( $all, 10 ), 'all GETs and publishes settle' );
+    ok( FIORTest::ready_within( $all, 10 ), 'all GETs and publishes settle' );
     is(
         [ map { $_->is_done ? $_->get : 'FAILED ' . message_of($_) } @gets ],
         [ map { "value $_" } 0 .. $#keys ],
@@ -223,7 +205,10 @@ subtest 'a manual WATCH or MULTI that is never sent holds nothing' => sub {
     for my $ap ( 0, 1 ) {
         my $redis = Future::IO::Redis->new( %srv, auto_pipeline => $ap );
         my $w     = $redis->watch( $x, undef );
-        ok( ready_within( $w, 2 ) && $w->is_failed, "auto_pipeline $ap: watch(x, undef) fails" );
+        ok(
+            FIORTest::ready_within( $w, 2 ) && $w->is_failed,
+            "auto_pipeline $ap: watch(x, undef) fails"
+        );
         like( message_of($w), qr/undef/, '... on its bad argument' );
         is( $redis->watching, 0, '... not watching' );
         watch_multi_completes( $redis, "auto_pipeline $ap, bad argument" );
@@ -235,7 +220,7 @@ subtest 'a manual WATCH or MULTI that is never sent holds nothing' => sub {
         $redis->connect->get;
         $redis->disconnect;
         my $w = $redis->watch($x);
-        ok( ready_within( $w, 2 ) && $w->is_failed, 'watch after disconnect fails' );
+        ok( FIORTest::ready_within( $w, 2 ) && $w->is_failed, 'watch after disconnect fails' );
         $redis->connect->get;
         is( $redis->watching, 0, '... not watching once connected again' );
         watch_multi_completes( $redis, 'watch after disconnect, then connect' );
@@ -246,7 +231,10 @@ subtest 'a manual WATCH or MULTI that is never sent holds nothing' => sub {
         my $redis = Future::IO::Redis->new( %srv, protocol => 2 );
         $redis->subscribe("$base:2:chan")->get;
         my $m = $redis->multi_start;
-        ok( ready_within( $m, 2 ) && $m->is_failed, 'multi_start while subscribed (RESP2) fails' );
+        ok(
+            FIORTest::ready_within( $m, 2 ) && $m->is_failed,
+            'multi_start while subscribed (RESP2) fails'
+        );
         $redis->unsubscribe->get;
         is( $redis->in_multi, 0, '... not in MULTI' );
         watch_multi_completes( $redis, 'multi_start while subscribed, then unsubscribe' );
@@ -292,7 +280,7 @@ subtest 'a MULTI/WATCH reply that arrives with the close' => sub {
             $redis->connect->get;
             my $f = $what eq 'watch' ? $redis->watch("$base:3:k") : $redis->multi_start;
             $f->on_ready( sub { push @events, 'reply' } );
-            my $back = eventually( sub { $connects >= 2 && $redis->is_connected }, 5 );
+            my $back = FIORTest::eventually( sub { $connects >= 2 && $redis->is_connected }, 5 );
             ok( $back, "$what #$round: reconnected" );
             is( \@events, [ 'reply', 'disconnect' ], "$what #$round: the reply came first" );
             is(
@@ -333,9 +321,10 @@ subtest 'SELECT in a manual MULTI, EXEC answered with the close' => sub {
     $redis->multi_start->get;
     is( $redis->select(5)->get, 'QUEUED', 'SELECT 5 queued' );
     my $exec = $redis->exec;
-    ok( ready_within( $exec, 5 ) && $exec->is_done, 'exec done' ) or diag( message_of($exec) );
+    ok( FIORTest::ready_within( $exec, 5 ) && $exec->is_done, 'exec done' )
+        or diag( message_of($exec) );
     is( $exec->is_done ? $exec->get : undef, ['OK'], '... [OK]' );
-    ok( eventually( sub { $connects >= 2 && $redis->is_connected }, 5 ), 'reconnected' );
+    ok( FIORTest::eventually( sub { $connects >= 2 && $redis->is_connected }, 5 ), 'reconnected' );
     is( $redis->ping->get,  'PONG', '... and answering' );
     is( $redis->{database}, 5,      'the database option is 5' );
     $redis->disconnect;
@@ -365,7 +354,8 @@ subtest 'an unsolicited subscribe confirmation (RESP2)' => sub {
     is( $redis->is_pubsub, 0, 'not a subscriber' );
     for my $key (qw(a b c)) {
         my $g = $redis->get($key);
-        ok( ready_within( $g, 2 ) && $g->is_done, "GET $key works" ) or diag( message_of($g) );
+        ok( FIORTest::ready_within( $g, 2 ) && $g->is_done, "GET $key works" )
+            or diag( message_of($g) );
         is( $g->is_done ? $g->get : undef, "value of $key", "... its own value" );
     }
     $redis->disconnect;
@@ -388,8 +378,8 @@ subtest 'subscribe inside a watch_multi (RESP2)' => sub {
             return $inner->then( sub { $tx->incr($x); Future->done } );
         }
     );
-    ok( ready_within( $wm, 5 ) && $wm->is_failed,    'the watch_multi fails' );
-    ok( $inner                 && $inner->is_failed, 'the subscribe in it fails' );
+    ok( FIORTest::ready_within( $wm, 5 ) && $wm->is_failed,    'the watch_multi fails' );
+    ok( $inner                           && $inner->is_failed, 'the subscribe in it fails' );
     like( $inner ? message_of($inner) : '',
         qr/watch_multi/, '... while a watch_multi is in progress' );
     is( $redis->is_pubsub, 0, 'not a subscriber' );
@@ -398,7 +388,7 @@ subtest 'subscribe inside a watch_multi (RESP2)' => sub {
 
     $other->set( $x => 2 )->get;                      # another client changes the key
     my $m = $redis->multi( sub { $_[0]->set( $y => 'plain multi' ) } );
-    ok( ready_within( $m, 5 ) && $m->is_done, 'a later plain multi is done' )
+    ok( FIORTest::ready_within( $m, 5 ) && $m->is_done, 'a later plain multi is done' )
         or diag( message_of($m) );
     is( $m->is_done ? $m->get : undef, ['OK'], '... and ran: nothing was still watched' );
     $other->del( $x, $y )->get;
@@ -422,7 +412,7 @@ for my $protocol ( 2, 3 ) {
             my $out = eval {
                 my $state = sub {
                     my ($f) = @_;
-                    return 'pending' unless ready_within( $f, 1 );
+                    return 'pending' unless FIORTest::ready_within( $f, 1 );
                     return 'done' if $f->is_done;
                     my $e = ( $f->failure )[0];
                     return join ' ', 'failed', ref $e, eval { $e->reason } // '-';
@@ -430,15 +420,16 @@ for my $protocol ( 2, 3 ) {
                 my @r = ( $state->( $sub->next ), $state->($waiting) );
                 push @r, $state->( $sub->subscribe($och) );
                 my $ping = $redis->ping;
-                push @r, ready_within( $ping, 5 ) && $ping->is_done ? $ping->get : 'no PONG';
+                push @r,
+                    FIORTest::ready_within( $ping, 5 ) && $ping->is_done ? $ping->get : 'no PONG';
                 my $s = $redis->subscribe($cch);
-                ready_within( $s, 5 );
+                FIORTest::ready_within( $s, 5 );
                 push @r,
                     $s->is_done && refaddr( $s->get ) != refaddr($sub) ? 'new' : 'same or none';
                 my $publisher = Future::IO::Redis->new(%srv);
                 my $got       = $s->is_done ? $s->get->next : Future->done(undef);
                 $publisher->publish( $cch, 'hello child' )->get;
-                ready_within( $got, 5 );
+                FIORTest::ready_within( $got, 5 );
                 push @r, $got->is_done && $got->get ? $got->get->{data} : 'nothing';
                 join "\t", @r;
             } // "ERROR: $@";
@@ -463,7 +454,7 @@ for my $protocol ( 2, 3 ) {
 
         my $admin = Future::IO::Redis->new(%srv);
         is( $admin->publish( $pch, 'after fork' )->get, 1, 'the parent is still subscribed' );
-        ok( ready_within( $waiting, 5 ), "the parent's waiting next gets it" );
+        ok( FIORTest::ready_within( $waiting, 5 ), "the parent's waiting next gets it" );
         is( $waiting->is_done ? $waiting->get->{data} : undef, 'after fork', '... the message' );
         $_->disconnect for $redis, $admin;
     };

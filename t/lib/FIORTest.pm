@@ -3,7 +3,11 @@ package FIORTest;
 use strict;
 use warnings;
 
+use Future;
+use Future::IO;
 use IO::Socket::INET;
+use POSIX                 ();
+use Time::HiRes           ();
 use Test2::API            qw(context);
 use Test2::Tools::Basic   qw(ok);
 use Test2::Tools::Class   qw(isa_ok);
@@ -280,6 +284,127 @@ sub bytes_are {
     is( hex_of($got)->[0], unpack( 'H*', $want ), "$name: exact bytes" );
     $ctx->release;
     return;
+}
+
+=head2 ready_within
+
+    ok( FIORTest::ready_within( $f, 5 ), 'done in time' );
+
+Runs the loop until C<$f> is ready or C<$secs> (default 10) have passed;
+true when it is ready. C<$f> itself is not cancelled.
+
+=cut
+
+sub ready_within {
+    my ( $f, $secs ) = @_;
+    Future->wait_any( $f->without_cancel, Future::IO->sleep( $secs // 10 ) )->await;
+    return $f->is_ready;
+}
+
+=head2 eventually
+
+    ok( FIORTest::eventually( sub { $pool->stats->{idle} == 2 }, 5 ) );
+
+Runs the loop until the condition holds or C<$secs> (default 5) have
+passed; true when it held.
+
+=cut
+
+sub eventually {
+    my ( $cond, $secs ) = @_;
+    my $until = Time::HiRes::time() + ( $secs // 5 );
+    while ( Time::HiRes::time() < $until ) {
+        return 1 if $cond->();
+        Future::IO->sleep(0.02)->get;
+    }
+    return $cond->() ? 1 : 0;
+}
+
+=head2 next_tuple
+
+    is( FIORTest::next_tuple($sub), [ 'message', $channel, undef, 'hi' ] );
+
+A subscription's next message as C<[type, channel, pattern, data]>; undef
+once it is over, C<'FAILED: ...'> when C<next> fails, C<'TIMEOUT'> when
+nothing came within 10 s (the waiting C<next> is cancelled, so it takes
+nothing).
+
+=cut
+
+sub next_tuple {
+    my ($sub) = @_;
+    my $f = $sub->next;
+    unless ( ready_within( $f, 10 ) ) { $f->cancel; return 'TIMEOUT' }
+    return 'FAILED: ' . $f->failure if $f->is_failed;
+    my $m = $f->get;
+    return undef unless defined $m;
+    return [ @{$m}{qw(type channel pattern data)} ];
+}
+
+=head2 numsub
+
+    is( FIORTest::numsub( $redis, $a, $b ), [ 1, 0 ] );
+
+The server's subscriber count of each channel (PUBSUB NUMSUB), asked
+through C<$redis>.
+
+=cut
+
+sub numsub {
+    my ( $redis, @channels ) = @_;
+    my %n = @{ $redis->pubsub_numsub(@channels)->get };
+    return [ @n{@channels} ];
+}
+
+=head2 clients_named
+
+    my $by_id = FIORTest::clients_named( $redis, $name );   # { id => CLIENT LIST line }
+
+The server's connections with that client name, asked through C<$redis>.
+
+=cut
+
+sub clients_named {
+    my ( $redis, $name ) = @_;
+    my %by_id;
+    for my $line ( split /\r?\n/, $redis->command( 'CLIENT', 'LIST' )->get ) {
+        next unless $line =~ /(?:^|\s)name=\Q$name\E(?:\s|$)/;
+        $by_id{$1} = $line if $line =~ /(?:^|\s)id=(\d+)/;
+    }
+    return \%by_id;
+}
+
+=head2 in_child, child_output
+
+    my ( $pid, $fh ) = FIORTest::in_child( sub { ...; return "SUCCESS" } );
+    like( FIORTest::child_output( $pid, $fh ), qr/SUCCESS/ );
+
+Runs the code in a forked child, which prints what it returns (or
+C<ERROR: ...>) to a pipe and leaves with C<_exit>; C<child_output> reads
+that and reaps the child.
+
+=cut
+
+sub in_child {
+    my ($code) = @_;
+    pipe( my $from_child, my $to_child ) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ( !$pid ) {
+        close $from_child;
+        my $out = eval { $code->() } // "ERROR: $@";
+        print {$to_child} $out;
+        close $to_child;
+        POSIX::_exit(0);
+    }
+    close $to_child;
+    return ( $pid, $from_child );
+}
+
+sub child_output {
+    my ( $pid, $fh ) = @_;
+    my $out = do { local $/; <$fh> };
+    waitpid( $pid, 0 );
+    return $out;
 }
 
 1;
