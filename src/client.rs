@@ -617,8 +617,11 @@ impl ClientTask {
         // A RESP2 connection that is (or is about to be) subscribed answers
         // nothing else, and its messages would be taken for replies. (Perl
         // refuses these first; this keeps the reply order safe regardless.)
-        let subscribed = self.pubsub_inflight > 0 || !self.sink.subscriptions().is_empty();
-        if self.cfg.protocol == 2 && subscribed && !matches!(expect, Expect::PubSub(..)) {
+        // (The lock on the subscriptions is taken only for RESP2.)
+        if self.cfg.protocol == 2
+            && !matches!(expect, Expect::PubSub(..))
+            && (self.pubsub_inflight > 0 || !self.sink.subscriptions().is_empty())
+        {
             self.out.error(
                 id,
                 &CoreError::Protocol(format!(
