@@ -429,6 +429,15 @@ drain()
             /* pub/sub traffic: the value (src/pubsub.rs) */
             payload = decode_value(aTHX_ &r, 0);
             tag = 5;
+        } else if (tag == 'T') {
+            /* the next record's time on the wire, in microseconds */
+            uint64_t micros;
+            if (read_u64(&r, &micros)) payload = newSVuv((UV)micros);
+            tag = 6;
+        } else if (tag == 'H') {
+            /* a handshake's commands (observed clients) */
+            payload = decode_value(aTHX_ &r, 0);
+            tag = 7;
         } else if (tag == 'S') {
             /* [what, a, b]: a session change (src/completion.rs) */
             uint8_t what;

@@ -256,6 +256,9 @@ struct Done {
     effects: Vec<(usize, Effect)>,
     /// A reconnect's re-subscription: on which connection, and what.
     replay: Option<Replay>,
+    /// From the hand-over to the connection to the answer (None: never
+    /// handed over).
+    wire: Option<Duration>,
 }
 
 struct Replay {
@@ -434,6 +437,9 @@ impl ClientTask {
             };
             self.settle(effect, item);
         }
+        if let (true, Some(wire)) = (self.cfg.observe, done.wire) {
+            self.out.timing(done.id, wire);
+        }
         match &done.result {
             Ok(value) => self.out.reply(done.id, value),
             Err(err) => self.out.error(done.id, err),
@@ -464,6 +470,7 @@ impl ClientTask {
                     batch: false,
                     pubsub: false,
                     effects: Vec::new(),
+                    wire: None,
                     replay: Some(Replay {
                         generation,
                         kind,
@@ -667,13 +674,14 @@ impl ClientTask {
         }
         let run = run_command(id, name, source, packed, expect, deadline);
         self.inflight
-            .push(Box::pin(run.map(move |(id, result)| Done {
+            .push(Box::pin(run.map(move |(id, result, wire)| Done {
                 id,
                 result,
                 batch: matches!(expect, Expect::Batch(_)),
                 pubsub: matches!(expect, Expect::PubSub(..)),
                 effects,
                 replay: None,
+                wire,
             })));
     }
 
@@ -684,6 +692,10 @@ impl ClientTask {
     }
 
     fn start_attempt(&mut self) {
+        if self.cfg.observe {
+            self.out
+                .handshake(self.client_id, &transport::handshake_commands(&self.cfg));
+        }
         let cfg = Arc::clone(&self.cfg);
         let sink = self.sink.clone();
         self.link = Link::Connecting(Box::pin(async move { transport::open(&cfg, sink).await }));
@@ -813,7 +825,8 @@ impl ClientTask {
 }
 
 /// Waits for a connection, sends, waits for the reply — all within the
-/// command's deadline.
+/// command's deadline. Also gives the time from the hand-over to the
+/// connection to the answer.
 async fn run_command(
     id: u64,
     name: String,
@@ -821,7 +834,7 @@ async fn run_command(
     packed: Vec<u8>,
     expect: Expect,
     deadline: Option<(Instant, Duration)>,
-) -> (u64, Result<Value, CoreError>) {
+) -> (u64, Result<Value, CoreError>, Option<Duration>) {
     let conn = match source {
         Source::Ready(conn) => conn,
         Source::Wait(rx) => {
@@ -831,16 +844,18 @@ async fn run_command(
             };
             match got {
                 Ok(Ok(Ok(conn))) => conn,
-                Ok(Ok(Err(err))) => return (id, Err(err)),
+                Ok(Ok(Err(err))) => return (id, Err(err), None),
                 Ok(Err(_)) => {
-                    return (id, Err(CoreError::Disconnected("not connected".to_owned())));
+                    let err = CoreError::Disconnected("not connected".to_owned());
+                    return (id, Err(err), None);
                 }
-                Err(_) => return (id, Err(timed_out(&name, deadline, false))),
+                Err(_) => return (id, Err(timed_out(&name, deadline, false)), None),
             }
         }
     };
+    let sent = Instant::now();
     let result = await_reply(conn.send(packed, expect), deadline, &name).await;
-    (id, result)
+    (id, result, Some(sent.elapsed()))
 }
 
 /// When a wait of `limit` from now ends (with the limit, for messages). A

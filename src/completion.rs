@@ -15,6 +15,10 @@
 //!   b'P' client:u64 value            pub/sub traffic (see `pubsub`)
 //!   b'S' client:u64 what:u8 a:str b:str   a session change the next
 //!                                   handshake replays (see `session`)
+//!   b'T' id:u64 micros:u64          how long the next record's request
+//!                                   waited on the wire (observed clients)
+//!   b'H' client:u64 value            a handshake starts: its commands, an
+//!                                   array of arrays (observed clients)
 //! error = kind:u8 maybe_executed:u8 detail:str message:str
 //!   (detail: the server's error code, or a timeout's seconds)
 //! str   = len:u32 bytes
@@ -134,6 +138,40 @@ impl Completions {
             buf.push(what);
             reply::encode_str(buf, &a);
             reply::encode_str(buf, b);
+        });
+    }
+
+    /// The time between a request's hand-over to its connection and its
+    /// answer; comes just before the answer's record.
+    pub fn timing(&self, id: u64, wire: std::time::Duration) {
+        let micros = u64::try_from(wire.as_micros()).unwrap_or(u64::MAX);
+        self.append(|buf| {
+            buf.push(b'T');
+            buf.extend_from_slice(&id.to_le_bytes());
+            buf.extend_from_slice(&micros.to_le_bytes());
+        });
+    }
+
+    /// A connection attempt sends these commands (secrets included: Perl
+    /// redacts them before anything is logged).
+    pub fn handshake(&self, client: u64, commands: &[(Vec<Vec<u8>>, bool)]) {
+        let value = crate::resp::Value::Array(
+            commands
+                .iter()
+                .map(|(words, _)| {
+                    crate::resp::Value::Array(
+                        words
+                            .iter()
+                            .map(|w| crate::resp::Value::Bytes(w.clone()))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        );
+        self.append(|buf| {
+            buf.push(b'H');
+            buf.extend_from_slice(&client.to_le_bytes());
+            reply::encode_value(buf, &value);
         });
     }
 

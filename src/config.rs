@@ -47,6 +47,9 @@ pub struct Config {
     pub blocking_timeout_buffer: Duration,
     pub reconnect: bool,
     pub backoff: Backoff,
+    /// Telemetry is on in Perl: report each request's time on the wire and
+    /// each handshake's commands (see `completion`).
+    pub observe: bool,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             request_timeout: Some(Duration::from_secs(5)),
             blocking_timeout_buffer: Duration::from_secs(2),
             reconnect: false,
+            observe: false,
             backoff: Backoff {
                 delay: Duration::from_millis(100),
                 max: Duration::from_secs(60),
@@ -160,6 +164,7 @@ impl Config {
                 "request_timeout" => cfg.request_timeout = seconds_or_none(key, value)?,
                 "blocking_timeout_buffer" => cfg.blocking_timeout_buffer = seconds(key, value)?,
                 "reconnect" => cfg.reconnect = flag(value),
+                "observe" => cfg.observe = flag(value),
                 "reconnect_delay" => cfg.backoff.delay = seconds(key, value)?,
                 "reconnect_delay_max" => cfg.backoff.max = seconds(key, value)?,
                 "reconnect_jitter" => cfg.backoff.jitter = number(key, value)?,

@@ -93,14 +93,33 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, CoreError> {
     })
 }
 
-/// Says who we are and sets the connection up, in one round trip: HELLO 3
-/// (with AUTH) or AUTH, SELECT, CLIENT SETNAME, and CLIENT SETINFO (whose
-/// errors are ignored: servers before 7.2 lack it).
+/// Says who we are and sets the connection up, in one round trip.
 async fn handshake(
     cfg: &Config,
     mut stream: Box<dyn Stream>,
     sink: Sink,
 ) -> Result<(Connection, Driver), CoreError> {
+    let commands = handshake_commands(cfg);
+    let mut packed = Vec::new();
+    for (args, _) in &commands {
+        resp::pack(&mut packed, args);
+    }
+    let must_succeed: Vec<bool> = commands.iter().map(|(_, must)| *must).collect();
+    let mut parser = Parser::new();
+    let (replies, leftover) =
+        connection::exchange(&mut stream, &mut parser, &packed, &must_succeed).await?;
+    // The first refusal says why (a wrong password makes the rest fail
+    // with NOAUTH); the server never echoes a password.
+    if let Some(refused) = connection::first_refusal(&replies, &must_succeed) {
+        return Err(refused);
+    }
+    Ok(connection::start(stream, parser, leftover, sink))
+}
+
+/// The handshake's commands, each with whether it must succeed: HELLO 3
+/// (with AUTH) or AUTH, SELECT, CLIENT SETNAME, and CLIENT SETINFO (whose
+/// errors are ignored: servers before 7.2 lack it).
+pub fn handshake_commands(cfg: &Config) -> Vec<(Vec<Vec<u8>>, bool)> {
     let mut commands: Vec<(Vec<Vec<u8>>, bool)> = Vec::new();
     let auth = cfg.password.is_some() || cfg.username.is_some();
     // A user without a password is sent with an empty one: accepted for a
@@ -137,21 +156,7 @@ async fn handshake(
         words(&["CLIENT", "SETINFO", "LIB-VER", env!("CARGO_PKG_VERSION")]),
         false,
     ));
-
-    let mut packed = Vec::new();
-    for (args, _) in &commands {
-        resp::pack(&mut packed, args);
-    }
-    let must_succeed: Vec<bool> = commands.iter().map(|(_, must)| *must).collect();
-    let mut parser = Parser::new();
-    let (replies, leftover) =
-        connection::exchange(&mut stream, &mut parser, &packed, &must_succeed).await?;
-    // The first refusal says why (a wrong password makes the rest fail
-    // with NOAUTH); the server never echoes a password.
-    if let Some(refused) = connection::first_refusal(&replies, &must_succeed) {
-        return Err(refused);
-    }
-    Ok(connection::start(stream, parser, leftover, sink))
+    commands
 }
 
 fn words(list: &[&str]) -> Vec<Vec<u8>> {

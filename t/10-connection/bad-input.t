@@ -77,9 +77,19 @@ subtest 'options' => sub {
         'a prefix that is not a string'
     );
     like(
-        dies { Future::IO::Redis->new( debug => 1 ) },
-        qr/debug.*not supported/,
-        'debug refused, not ignored'
+        dies { Future::IO::Redis->new( debug => [] ) },
+        qr/option 'debug' must be a true or false scalar, or a code reference/,
+        'debug: a flag or a code reference'
+    );
+    like(
+        dies { Future::IO::Redis->new( otel_tracer => 'tracer' ) },
+        qr/option 'otel_tracer' must be an object with the methods create_span/,
+        'otel_tracer: an object that makes spans'
+    );
+    like(
+        dies { Future::IO::Redis->new( otel_meter => bless {}, 'NoMeter' ) },
+        qr/option 'otel_meter' must be an object with the methods create_counter, create_histogram, create_up_down_counter/,
+        'otel_meter: an object that makes instruments'
     );
     ok(
         lives {

@@ -54,6 +54,10 @@ our %TX_WORD = map { $_ => 1 } qw(MULTI EXEC DISCARD WATCH UNWATCH);
 # when its caller cancelled: the client's own bookkeeping (transactions).
 our $ON_REPLY;
 
+# The telemetry context (Future::IO::Redis::Telemetry) of the operation
+# being sent: its request gets the core's time on the wire.
+our $OBSERVING;
+
 my %DEFAULTS = (
     host                    => 'localhost',
     port                    => 6379,
@@ -117,9 +121,10 @@ my %CHECK = (
         return 'must be 2 or 3' unless defined $v && !ref $v && ( $v eq '2' || $v eq '3' );
         return;
     },
-    debug             => \&_check_not_yet,
-    otel_tracer       => \&_check_not_yet,
-    otel_meter        => \&_check_not_yet,
+    debug       => \&_check_debug,
+    otel_tracer => sub { _want_object( @_, 'create_span' ) },
+    otel_meter  =>
+        sub { _want_object( @_, qw(create_counter create_histogram create_up_down_counter) ) },
     otel_include_args => \&_want_flag,
     otel_redact       => \&_want_flag,
 );
@@ -191,12 +196,18 @@ sub _check_tls {
     return;
 }
 
-# Options whose behaviour later releases add (SPEC sections 3 and 8):
-# refuse them rather than accept and silently ignore them.
-sub _check_not_yet {
+sub _check_debug {
     my ($v) = @_;
-    return if !defined $v || ( !ref $v && !length $v );
-    return 'is not supported by this version yet';
+    return if !ref $v || ref $v eq 'CODE';
+    return 'must be a true or false scalar, or a code reference';
+}
+
+sub _want_object {
+    my ( $v, @methods ) = @_;
+    return if !defined $v;
+    my @missing = grep { !( blessed $v && $v->can($_) ) } @methods;
+    return 'must be an object with the methods ' . join( ', ', @methods ) if @missing;
+    return;
 }
 
 sub new {
@@ -236,7 +247,25 @@ sub new {
         _id        => Future::IO::Redis::_XS::next_id(),
         _connected => 0,
     }, $class;
+    $self->{_telemetry} = _telemetry_for( \%opt )
+        if $opt{debug} || $opt{otel_tracer} || $opt{otel_meter};
     return $self;
+}
+
+sub _telemetry_for {
+    my ($opt) = @_;
+    require Future::IO::Redis::Telemetry;
+    return Future::IO::Redis::Telemetry->new(
+        tracer       => $opt->{otel_tracer},
+        meter        => $opt->{otel_meter},
+        debug        => $opt->{debug},
+        include_args => $opt->{otel_include_args},
+        redact       => $opt->{otel_redact},
+        host         => $opt->{host},
+        port         => $opt->{port},
+        path         => $opt->{path},
+        database     => $opt->{database},
+    );
 }
 
 # The options the Rust core understands, as a flat key/value list.
@@ -252,6 +281,7 @@ sub _core_options {
         push @pairs, $key => "$self->{$key}" if defined $self->{$key};
     }
     push @pairs, reconnect => ( $self->{reconnect} ? 1 : 0 );
+    push @pairs, observe   => 1 if $self->{_telemetry};
     if ( my $tls = $self->{tls} ) {
         push @pairs, tls => 1;
         if ( ref $tls eq 'HASH' ) {
@@ -552,6 +582,14 @@ sub _detach_core {
     }
     $self->_lost_transaction;
     $self->_end_subscription;
+    if ( my $telemetry = $self->{_telemetry} ) {
+        $self->_end_handshake($err);
+        if ( $self->{_connected} ) {
+            $telemetry->record_connection(-1);
+            $telemetry->log_event( disconnected => $err
+                    && $err->can('reason') ? $err->reason : () );
+        }
+    }
     delete $Future::IO::Redis::Bridge::CLIENTS{$old};
     Future::IO::Redis::Bridge::fail_client( $old, $err ) if $err;
     delete $Future::IO::Redis::Bridge::INFLIGHT{$old};
@@ -644,6 +682,22 @@ my %REFUSED = (
 );
 
 sub command {
+    return &_send_command unless $_[0]{_telemetry};
+    my $self    = shift;
+    my $context = $self->{_telemetry}->start( \@_ );
+    local $OBSERVING = $context;
+    return $self->_observe( $context, $self->_send_command(@_) );
+}
+
+# The operation's future, with its telemetry finished when it is ready.
+sub _observe {
+    my ( $self, $context, $f ) = @_;
+    my $telemetry = $self->{_telemetry};
+    $f->on_ready( sub { $telemetry->finish( $context, $_[0] ) } );
+    return $f;
+}
+
+sub _send_command {
     my $self = shift;
     if (  !( defined $_[0] && !ref $_[0] && $PLAIN_NAME{ $_[0] } )
         && ( my $error = _refusal_error( \@_ ) ) ) {
@@ -713,7 +767,7 @@ sub _auto_queue {
         $_ = "$_" if ref $_ && blessed $_ && overload::Method( $_, '""' );
     }
     my $queue = $self->{_auto} //= [];
-    push @$queue, [ $f, \@words, $ON_REPLY ];
+    push @$queue, [ $f, \@words, $ON_REPLY, $OBSERVING ];
     if ( @$queue == 1 ) {
         weaken( my $weak = $self );
         Future::IO::Redis::Bridge::later( sub { $weak->_flush_auto if $weak } );
@@ -756,7 +810,8 @@ sub _flush_auto {
                 next;
             }
             for my $i ( 0 .. $#batch ) {
-                local $ON_REPLY = $batch[$i][2];
+                local $ON_REPLY  = $batch[$i][2];
+                local $OBSERVING = $batch[$i][3];
                 $self->_track( $detail[$i], $batch[$i][0], $batch[$i][1][0] );
             }
             @batch = ();
@@ -783,6 +838,17 @@ sub _flush_auto {
 # $pin, [client id, connection generation]: only on that connection (the
 # one a transaction's WATCH went on), else fail unsent.
 sub _send_batch {
+    return &_send_batch_now unless $_[0]{_telemetry};
+    my ( $self, $commands, $what ) = @_;
+
+    # (A transaction is measured by what it holds, without MULTI and EXEC.)
+    my $context = $self->{_telemetry}->start_batch( $what,
+        $what eq 'MULTI' ? [ @$commands[ 1 .. $#$commands - 1 ] ] : $commands );
+    local $OBSERVING = $context;
+    return $self->_observe( $context, &_send_batch_now );
+}
+
+sub _send_batch_now {
     my ( $self, $commands, $what, $pin ) = @_;
     return _refuse( _closed_error($what) ) if $self->{_closed};
     return _refuse( _subscribed_error($what) )
@@ -839,7 +905,7 @@ sub _word {
 # Registers a request sent to the core: its reply resolves $f.
 sub _track {
     my ( $self, $id, $f, $name ) = @_;
-    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name, $ON_REPLY ];
+    $Future::IO::Redis::Bridge::PENDING{$id} = [ $f, $self->{_id}, $name, $ON_REPLY, $OBSERVING ];
     $Future::IO::Redis::Bridge::INFLIGHT{ $self->{_id} }++;
     return $f;
 }
@@ -1393,6 +1459,14 @@ sub is_pubsub {
 # every name (the confirmations themselves reach the subscription through
 # _on_pubsub, before this).
 sub _pubsub_request {
+    return &_send_pubsub unless $_[0]{_telemetry};
+    my ( $self, @words ) = @_;
+    my $context = $self->{_telemetry}->start( \@words );
+    local $OBSERVING = $context;
+    return $self->_observe( $context, $self->_send_pubsub(@words) );
+}
+
+sub _send_pubsub {
     my ( $self, $word, @names ) = @_;
     return _refuse( _closed_error($word) ) if $self->{_closed};
     $self->_flush_auto                     if $self->{_auto};
@@ -1423,6 +1497,7 @@ sub _on_pubsub {
 # rebuilt after disconnect or fork keeps it too.
 sub _on_session {
     my ( $self, $what, $a, $b ) = @_;
+    $self->{_telemetry}{database} = $a if $what == 1 && $self->{_telemetry};
     if    ( $what == 1 ) { $self->{database}    = $a }
     elsif ( $what == 2 ) { $self->{client_name} = $a }
     elsif ( $what == 3 ) { $self->{client_name} = undef }
@@ -1461,7 +1536,8 @@ sub _on_event {
         $self->_callback( on_error => $error );
         return;
     }
-    return if $self->{_closed};
+    return                                  if $self->{_closed};
+    $self->_observe_event( $event, $error ) if $self->{_telemetry};
     if ( $event == EV_CONNECTED ) {
         $self->{_connected}  = 1;
         $self->{_generation} = $detail;
@@ -1482,6 +1558,64 @@ sub _on_event {
     elsif ( $event == EV_RECONNECTING ) {
         $self->{_reconnect_attempts}++;
     }
+}
+
+# --- telemetry of the connection ---------------------------------------------
+
+# A connection attempt starts (src/transport.rs handshake_commands).
+sub _on_handshake {
+    my ( $self, $commands ) = @_;
+    my $telemetry = $self->{_telemetry} or return;
+    $self->_end_handshake('superseded by a new connection attempt');
+    $self->{_handshake} = $telemetry->start_handshake($commands);
+    return;
+}
+
+sub _end_handshake {
+    my ( $self, $error ) = @_;
+    my $started = delete $self->{_handshake} or return;
+    $self->{_telemetry}->finish_handshake( $started, $error );
+    return;
+}
+
+sub _observe_event {
+    my ( $self, $event, $error ) = @_;
+    my $telemetry = $self->{_telemetry};
+    if ( $event == EV_CONNECTED ) {
+        $self->_end_handshake;
+        $telemetry->record_connection(1);
+        $telemetry->log_event( connected => $self->_endpoint );
+    }
+    elsif ( $event == EV_DISCONNECTED ) {
+        if ( $self->{_connected} ) {
+            $telemetry->record_connection(-1);
+            $telemetry->log_event( disconnected => $error ? $error->message : () );
+        }
+    }
+    elsif ( $event == EV_ERROR ) {
+
+        # A failed attempt ends its handshake; a lost connection's error
+        # was logged with the loss.
+        if    ( $self->{_handshake} ) { $self->_end_handshake($error) }
+        elsif ( !$self->{_connected} && $error ) {
+            $telemetry->record_error($error) if $telemetry->{meter};
+        }
+    }
+    elsif ( $event == EV_RECONNECTING ) {
+        $telemetry->record_reconnect;
+        $telemetry->log_event(
+            reconnecting => 'attempt ' . ( ( $self->{_reconnect_attempts} // 0 ) + 1 ) );
+    }
+    elsif ( $event == EV_RESUBSCRIBED ) {
+        $telemetry->log_event( resubscribed => $error ? $error->message : () );
+    }
+    return;
+}
+
+sub _endpoint {
+    my ($self) = @_;
+    return $self->{path} if defined $self->{path};
+    return $self->{host} =~ /:/ ? "[$self->{host}]:$self->{port}" : "$self->{host}:$self->{port}";
 }
 
 sub _callback {

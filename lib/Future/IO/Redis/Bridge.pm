@@ -16,6 +16,7 @@ use Future::IO;
 use IO::Handle;
 
 use Future::IO::Redis::Error;
+use Future::IO::Redis::Future;
 
 # Record tags and event numbers, as in src/completion.rs.
 use constant {
@@ -24,6 +25,8 @@ use constant {
     TAG_EVENT   => 3,
     TAG_SESSION => 4,
     TAG_PUBSUB  => 5,
+    TAG_TIMING  => 6,    # observed clients: the time on the wire
+    TAG_HELLO   => 7,    # observed clients: a handshake's commands
 };
 
 my $PID    = 0;     # the process this state belongs to
@@ -37,7 +40,7 @@ my @QUEUE;          # drained records not yet dispatched
 my %LATER;          # pending end-of-tick sleeps (loops other than IO::Async)
 my $MORE_LATER;     # a drain is scheduled for the rest of @QUEUE
 
-our %PENDING;       # request id => [future, client id, command name, on_reply]
+our %PENDING;       # request id => [future, client id, command name, on_reply, telemetry]
 our %INFLIGHT;      # client id => commands sent and not yet answered
 our %CLIENTS;       # client id => client (weak)
 
@@ -90,11 +93,12 @@ sub CLONE {
 }
 
 # Future::IO 0.13 has no constructor API: borrow the class (and, under
-# IO::Async, the loop) from a future it makes.
+# IO::Async, the loop) from a future it makes, with our conveniences mixed
+# in (Future::IO::Redis::Future).
 sub _prototype {
     my $sleep = Future::IO->sleep(0);
     $sleep->cancel;
-    return $sleep;
+    return bless $sleep, Future::IO::Redis::Future::class_for( ref $sleep );
 }
 
 sub _watch {
@@ -280,6 +284,18 @@ sub drain {
         if ( $tag == TAG_PUBSUB ) {
             my $client = $CLIENTS{$id}                or next;
             eval { $client->_on_pubsub($payload); 1 } or warn "Future::IO::Redis: $@";
+            next;
+        }
+        if ( $tag == TAG_TIMING ) {
+
+            # (Comes just before its request's answer.)
+            my $entry = $PENDING{$id};
+            $entry->[4]{wire_us} = $payload if $entry && $entry->[4];
+            next;
+        }
+        if ( $tag == TAG_HELLO ) {
+            my $client = $CLIENTS{$id}                   or next;
+            eval { $client->_on_handshake($payload); 1 } or warn "Future::IO::Redis: $@";
             next;
         }
         if ( $tag == TAG_SESSION ) {

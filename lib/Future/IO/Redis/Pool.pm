@@ -367,6 +367,12 @@ sub _health_check {
 
 sub release {
     my ( $self, $conn ) = @_;
+
+    # (The done future of an acquire, as $loop->await gives it, holds it.)
+    if ( blessed $conn && $conn->isa('Future') && $conn->is_done ) {
+        my ($held) = $conn->result;
+        $conn = $held if blessed $held;
+    }
     $self->_release($conn);
     return;
 }
