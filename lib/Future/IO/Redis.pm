@@ -325,6 +325,11 @@ sub _after_fork {
         reason  => 'fork'
     );
     $self->_end_subscription($error);
+
+    # Its connection and handshake are the parent's, and so is their
+    # telemetry: the child neither counts them down nor ends their spans.
+    $self->{_connected} = 0;
+    delete $self->{_handshake};
     $self->_detach_core($error);
     delete $self->{_tx_gate};    # its waiters are the parent's
 }
@@ -501,11 +506,32 @@ patterns: include the prefix in them yourself). Replies are not
 unprefixed. The prefix and the keys are joined as bytes (text is sent as
 UTF-8).
 
-=item debug, otel_tracer, otel_meter, otel_include_args, otel_redact
+=item debug
 
-Observability arrives in a later version; until then C<debug>,
-C<otel_tracer> and C<otel_meter> croak when set, rather than being silently
-ignored.
+C<1> logs every command sent, every reply (by shape: C<OK>, C<integer>,
+C<string[5]>, C<array[3]>), every error and connection event to STDERR
+(C<warn>), as lines like C<[REDIS SEND] SET user:1 ?>; a code reference is
+called as C<< ($direction, $line) >> instead (C<send>, C<recv>, C<error>,
+C<event>). Commands show their keys, never their values, and secrets
+(AUTH, HELLO AUTH, CONFIG SET requirepass ...) as C<[REDACTED]>. Each
+connection attempt logs its handshake (C<AUTH [REDACTED]>, C<SELECT ?> ...).
+
+=item otel_tracer, otel_meter, otel_include_args (1), otel_redact (1)
+
+An OpenTelemetry tracer (or any object with C<create_span>) gets a span per
+command (C<redis.GET>), per pipeline (C<redis.PIPELINE>), per transaction
+(C<redis.MULTI>) and per handshake command; a meter (C<create_counter>,
+C<create_histogram>, C<create_up_down_counter>) gets
+C<redis.commands.total>, C<redis.commands.duration> (milliseconds, measured
+by the Rust core between handing the command to the connection and its
+reply), C<redis.connections.active>, C<redis.errors.total>,
+C<redis.reconnects.total> and C<redis.pipeline.size>.
+C<< otel_include_args => 0 >> leaves only the command name in
+C<db.statement>; C<< otel_redact => 0 >> shows every argument, values
+included. C<OTEL_SEMCONV_STABILITY_OPT_IN=database> (or C<database/dup>)
+switches to (or adds) the stable OpenTelemetry attribute names. See
+L<Future::IO::Redis::Telemetry> for names, attributes and formats. Without
+these options nothing is measured and the command path is unchanged.
 
 =back
 
@@ -1683,8 +1709,24 @@ Bad input: no command, an undefined or reference argument.
 The client records the process id (C<< $redis->{_pid} >>; the core does
 too). In a forked child the first use of an inherited client builds a fresh
 runtime and connection; the child never reads, writes or shuts down anything
-the parent still uses, so the parent keeps working. Futures made by the
-parent fail in the child with C<Disconnected>.
+the parent still uses, so the parent keeps working, also when the child
+exits normally. Futures made by the parent fail in the child with
+C<Disconnected> (reason C<fork>). The same holds for a pool (the child opens
+its own connections), a subscription (the child's client is not subscribed)
+and a pipeline or auto-pipelined commands (the parent's queued commands fail
+in the child; new ones go on the child's connection). Spans the parent
+started are not ended in the child.
+
+=head1 FUTURES
+
+Every method returns a future of the running loop's class (under IO::Async
+an C<IO::Async::Future>, so C<< ->get >> runs the loop). IO::Async's
+C<< $loop->await($f) >> returns the future itself rather than its value, so
+once done our futures also read as their value: as a string when the value
+is a plain scalar (C<< $loop->await($redis->get('k')) eq 'v' >>), and for
+the methods of an object they hold (C<< $loop->await($pool->acquire)->set(...) >>).
+They stay true in boolean context and C<==> still compares futures. See
+L<Future::IO::Redis::Future>.
 
 The core has one completion queue per process, so one Perl interpreter at
 a time may use it; when that interpreter ends (an ithread exiting), another
@@ -1712,6 +1754,7 @@ L<Future::IO::Redis::KeyExtractor> (the prefix),
 L<Future::IO::Redis::Pipeline>, L<Future::IO::Redis::Transaction>,
 L<Future::IO::Redis::Script>, L<Future::IO::Redis::Iterator>,
 L<Future::IO::Redis::Subscription>, L<Future::IO::Redis::Pool>,
+L<Future::IO::Redis::Telemetry>, L<Future::IO::Redis::Future>,
 L<Future::IO::Redis::Error>, L<Future::IO::Redis::URI>.
 
 =head1 LICENSE

@@ -10,7 +10,8 @@ use warnings;
 our $VERSION = '0.001';
 
 # name (sub-commands as container|sub) => { arity, flags, container,
-# key_specs }. A key spec as the server gives it, flattened:
+# tokens, key_specs }. tokens: the command's option words (EX, NX, LIMIT
+# ...), space separated. A key spec as the server gives it, flattened:
 #   begin => [ index => N ] | [ keyword => WORD, STARTFROM ] | [ 'unknown' ]
 #   find  => [ range => LASTKEY, KEYSTEP, LIMIT ]
 #          | [ keynum => KEYNUMIDX, FIRSTKEY, KEYSTEP ] | [ 'unknown' ]
@@ -56,6 +57,7 @@ our %COMMANDS = (
     'acl|log' => {
         arity => -2,
         flags => 'admin noscript loading stale',
+        tokens => 'RESET',
     },
     'acl|save' => {
         arity => 2,
@@ -95,10 +97,12 @@ our %COMMANDS = (
     'bgsave' => {
         arity => -1,
         flags => 'admin noscript no_async_loading',
+        tokens => 'SCHEDULE',
     },
     'bitcount' => {
         arity => -2,
         flags => 'readonly',
+        tokens => 'BIT BYTE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -106,6 +110,7 @@ our %COMMANDS = (
     'bitfield' => {
         arity => -2,
         flags => 'write denyoom',
+        tokens => 'FAIL GET INCRBY OVERFLOW SAT SET WRAP',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW ACCESS UPDATE VARIABLE_FLAGS' },
         ],
@@ -113,6 +118,7 @@ our %COMMANDS = (
     'bitfield_ro' => {
         arity => -2,
         flags => 'readonly fast',
+        tokens => 'GET',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -128,6 +134,7 @@ our %COMMANDS = (
     'bitpos' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'BIT BYTE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -135,6 +142,7 @@ our %COMMANDS = (
     'blmove' => {
         arity => 6,
         flags => 'write denyoom noscript blocking',
+        tokens => 'LEFT RIGHT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW ACCESS DELETE' },
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RW INSERT' },
@@ -143,6 +151,7 @@ our %COMMANDS = (
     'blmpop' => {
         arity => -5,
         flags => 'write blocking movablekeys',
+        tokens => 'COUNT LEFT RIGHT',
         key_specs => [
             { begin => [ 'index', 2 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RW ACCESS DELETE' },
         ],
@@ -172,6 +181,7 @@ our %COMMANDS = (
     'bzmpop' => {
         arity => -5,
         flags => 'write blocking movablekeys',
+        tokens => 'COUNT MAX MIN',
         key_specs => [
             { begin => [ 'index', 2 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RW ACCESS DELETE' },
         ],
@@ -198,6 +208,7 @@ our %COMMANDS = (
     'client|caching' => {
         arity => 3,
         flags => 'noscript loading stale',
+        tokens => 'NO YES',
     },
     'client|getname' => {
         arity => 2,
@@ -222,22 +233,27 @@ our %COMMANDS = (
     'client|kill' => {
         arity => -3,
         flags => 'admin noscript loading stale',
+        tokens => 'ADDR ID LADDR MASTER NORMAL PUBSUB REPLICA SKIPME SLAVE TYPE USER',
     },
     'client|list' => {
         arity => -2,
         flags => 'admin noscript loading stale',
+        tokens => 'ID MASTER NORMAL PUBSUB REPLICA TYPE',
     },
     'client|no-evict' => {
         arity => 3,
         flags => 'admin noscript loading stale',
+        tokens => 'OFF ON',
     },
     'client|pause' => {
         arity => -3,
         flags => 'admin noscript loading stale',
+        tokens => 'ALL WRITE',
     },
     'client|reply' => {
         arity => 3,
         flags => 'noscript loading stale',
+        tokens => 'OFF ON SKIP',
     },
     'client|setname' => {
         arity => 3,
@@ -246,6 +262,7 @@ our %COMMANDS = (
     'client|tracking' => {
         arity => -3,
         flags => 'noscript loading stale',
+        tokens => 'BCAST NOLOOP OFF ON OPTIN OPTOUT PREFIX REDIRECT',
     },
     'client|trackinginfo' => {
         arity => 2,
@@ -254,6 +271,7 @@ our %COMMANDS = (
     'client|unblock' => {
         arity => -3,
         flags => 'admin noscript loading stale',
+        tokens => 'ERROR TIMEOUT',
     },
     'client|unpause' => {
         arity => 2,
@@ -295,6 +313,7 @@ our %COMMANDS = (
     'cluster|failover' => {
         arity => -2,
         flags => 'admin stale no_async_loading',
+        tokens => 'FORCE TAKEOVER',
     },
     'cluster|flushslots' => {
         arity => 2,
@@ -347,6 +366,7 @@ our %COMMANDS = (
     'cluster|reset' => {
         arity => -2,
         flags => 'admin noscript stale',
+        tokens => 'HARD SOFT',
     },
     'cluster|saveconfig' => {
         arity => 2,
@@ -359,6 +379,7 @@ our %COMMANDS = (
     'cluster|setslot' => {
         arity => -4,
         flags => 'admin stale no_async_loading',
+        tokens => 'IMPORTING MIGRATING NODE STABLE',
     },
     'cluster|shards' => {
         arity => 2,
@@ -404,6 +425,7 @@ our %COMMANDS = (
     'command|list' => {
         arity => -2,
         flags => 'loading stale',
+        tokens => 'ACLCAT FILTERBY MODULE PATTERN',
     },
     'config' => {
         arity => -2,
@@ -433,6 +455,7 @@ our %COMMANDS = (
     'copy' => {
         arity => -3,
         flags => 'write denyoom',
+        tokens => 'DB REPLACE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
@@ -524,6 +547,7 @@ our %COMMANDS = (
     'expire' => {
         arity => -3,
         flags => 'write fast',
+        tokens => 'GT LT NX XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -531,6 +555,7 @@ our %COMMANDS = (
     'expireat' => {
         arity => -3,
         flags => 'write fast',
+        tokens => 'GT LT NX XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -545,6 +570,7 @@ our %COMMANDS = (
     'failover' => {
         arity => -1,
         flags => 'admin noscript stale',
+        tokens => 'ABORT FORCE TIMEOUT TO',
     },
     'fcall' => {
         arity => -3,
@@ -563,10 +589,12 @@ our %COMMANDS = (
     'flushall' => {
         arity => -1,
         flags => 'write',
+        tokens => 'ASYNC SYNC',
     },
     'flushdb' => {
         arity => -1,
         flags => 'write',
+        tokens => 'ASYNC SYNC',
     },
     'function' => {
         arity => -2,
@@ -584,6 +612,7 @@ our %COMMANDS = (
     'function|flush' => {
         arity => -2,
         flags => 'write noscript',
+        tokens => 'ASYNC SYNC',
     },
     'function|help' => {
         arity => 2,
@@ -596,14 +625,17 @@ our %COMMANDS = (
     'function|list' => {
         arity => -2,
         flags => 'noscript',
+        tokens => 'LIBRARYNAME WITHCODE',
     },
     'function|load' => {
         arity => -3,
         flags => 'write denyoom noscript',
+        tokens => 'REPLACE',
     },
     'function|restore' => {
         arity => -3,
         flags => 'write denyoom noscript',
+        tokens => 'APPEND FLUSH REPLACE',
     },
     'function|stats' => {
         arity => 2,
@@ -612,6 +644,7 @@ our %COMMANDS = (
     'geoadd' => {
         arity => -5,
         flags => 'write denyoom',
+        tokens => 'CH NX XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -619,6 +652,7 @@ our %COMMANDS = (
     'geodist' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'FT KM M MI',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -640,6 +674,7 @@ our %COMMANDS = (
     'georadius' => {
         arity => -6,
         flags => 'write denyoom movablekeys',
+        tokens => 'ANY ASC COUNT DESC FT KM M MI STORE STOREDIST WITHCOORD WITHDIST WITHHASH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
             { begin => [ 'keyword', 'STORE', 6 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
@@ -649,6 +684,7 @@ our %COMMANDS = (
     'georadius_ro' => {
         arity => -6,
         flags => 'readonly',
+        tokens => 'ANY ASC COUNT DESC FT KM M MI WITHCOORD WITHDIST WITHHASH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -656,6 +692,7 @@ our %COMMANDS = (
     'georadiusbymember' => {
         arity => -5,
         flags => 'write denyoom movablekeys',
+        tokens => 'ANY ASC COUNT DESC FT KM M MI STORE STOREDIST WITHCOORD WITHDIST WITHHASH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
             { begin => [ 'keyword', 'STORE', 5 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
@@ -665,6 +702,7 @@ our %COMMANDS = (
     'georadiusbymember_ro' => {
         arity => -5,
         flags => 'readonly',
+        tokens => 'ANY ASC COUNT DESC FT KM M MI WITHCOORD WITHDIST WITHHASH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -672,6 +710,7 @@ our %COMMANDS = (
     'geosearch' => {
         arity => -7,
         flags => 'readonly',
+        tokens => 'ANY ASC BYBOX BYRADIUS COUNT DESC FROMLONLAT FROMMEMBER FT KM M MI WITHCOORD WITHDIST WITHHASH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -679,6 +718,7 @@ our %COMMANDS = (
     'geosearchstore' => {
         arity => -8,
         flags => 'write denyoom',
+        tokens => 'ANY ASC BYBOX BYRADIUS COUNT DESC FROMLONLAT FROMMEMBER FT KM M MI STOREDIST',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
@@ -708,6 +748,7 @@ our %COMMANDS = (
     'getex' => {
         arity => -2,
         flags => 'write fast',
+        tokens => 'EX EXAT PERSIST PX PXAT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW ACCESS UPDATE' },
         ],
@@ -736,6 +777,7 @@ our %COMMANDS = (
     'hello' => {
         arity => -1,
         flags => 'noscript loading stale fast no_auth allow_busy',
+        tokens => 'AUTH SETNAME',
     },
     'hexists' => {
         arity => 3,
@@ -803,6 +845,7 @@ our %COMMANDS = (
     'hrandfield' => {
         arity => -2,
         flags => 'readonly',
+        tokens => 'WITHVALUES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -810,6 +853,7 @@ our %COMMANDS = (
     'hscan' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'COUNT MATCH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -911,6 +955,7 @@ our %COMMANDS = (
     'lcs' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'IDX LEN MINMATCHLEN WITHMATCHLEN',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 1, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -925,6 +970,7 @@ our %COMMANDS = (
     'linsert' => {
         arity => 5,
         flags => 'write denyoom',
+        tokens => 'AFTER BEFORE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW INSERT' },
         ],
@@ -939,6 +985,7 @@ our %COMMANDS = (
     'lmove' => {
         arity => 5,
         flags => 'write denyoom',
+        tokens => 'LEFT RIGHT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW ACCESS DELETE' },
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RW INSERT' },
@@ -947,6 +994,7 @@ our %COMMANDS = (
     'lmpop' => {
         arity => -4,
         flags => 'write movablekeys',
+        tokens => 'COUNT LEFT RIGHT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RW ACCESS DELETE' },
         ],
@@ -954,6 +1002,7 @@ our %COMMANDS = (
     'lolwut' => {
         arity => -1,
         flags => 'readonly fast',
+        tokens => 'VERSION',
     },
     'lpop' => {
         arity => -2,
@@ -965,6 +1014,7 @@ our %COMMANDS = (
     'lpos' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'COUNT MAXLEN RANK',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1039,6 +1089,7 @@ our %COMMANDS = (
     'memory|usage' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'SAMPLES',
         key_specs => [
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RO' },
         ],
@@ -1053,6 +1104,7 @@ our %COMMANDS = (
     'migrate' => {
         arity => -6,
         flags => 'write movablekeys',
+        tokens => 'AUTH AUTH2 COPY KEYS REPLACE',
         key_specs => [
             { begin => [ 'index', 3 ], find => [ 'range', 0, 1, 0 ], flags => 'RW ACCESS DELETE' },
             { begin => [ 'keyword', 'KEYS', -2 ], find => [ 'range', -1, 1, 0 ], flags => 'RW ACCESS DELETE INCOMPLETE' },
@@ -1078,6 +1130,7 @@ our %COMMANDS = (
     'module|loadex' => {
         arity => -3,
         flags => 'admin noscript no_async_loading',
+        tokens => 'ARGS CONFIG',
     },
     'module|unload' => {
         arity => 3,
@@ -1159,6 +1212,7 @@ our %COMMANDS = (
     'pexpire' => {
         arity => -3,
         flags => 'write fast',
+        tokens => 'GT LT NX XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1166,6 +1220,7 @@ our %COMMANDS = (
     'pexpireat' => {
         arity => -3,
         flags => 'write fast',
+        tokens => 'GT LT NX XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1312,6 +1367,7 @@ our %COMMANDS = (
     'replicaof' => {
         arity => 3,
         flags => 'admin noscript stale no_async_loading',
+        tokens => 'NO ONE',
     },
     'reset' => {
         arity => 1,
@@ -1320,6 +1376,7 @@ our %COMMANDS = (
     'restore' => {
         arity => -4,
         flags => 'write denyoom',
+        tokens => 'ABSTTL FREQ IDLETIME REPLACE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
         ],
@@ -1327,6 +1384,7 @@ our %COMMANDS = (
     'restore-asking' => {
         arity => -4,
         flags => 'write denyoom asking',
+        tokens => 'ABSTTL FREQ IDLETIME REPLACE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
         ],
@@ -1378,6 +1436,7 @@ our %COMMANDS = (
     'scan' => {
         arity => -2,
         flags => 'readonly',
+        tokens => 'COUNT MATCH TYPE',
     },
     'scard' => {
         arity => 2,
@@ -1394,6 +1453,7 @@ our %COMMANDS = (
     'script|debug' => {
         arity => 3,
         flags => 'noscript',
+        tokens => 'NO SYNC YES',
     },
     'script|exists' => {
         arity => -3,
@@ -1402,6 +1462,7 @@ our %COMMANDS = (
     'script|flush' => {
         arity => -2,
         flags => 'noscript',
+        tokens => 'ASYNC SYNC',
     },
     'script|help' => {
         arity => 2,
@@ -1437,6 +1498,7 @@ our %COMMANDS = (
     'set' => {
         arity => -3,
         flags => 'write denyoom',
+        tokens => 'EX EXAT GET KEEPTTL NX PX PXAT XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW ACCESS UPDATE VARIABLE_FLAGS' },
         ],
@@ -1472,6 +1534,7 @@ our %COMMANDS = (
     'shutdown' => {
         arity => -1,
         flags => 'admin noscript loading stale no_multi allow_busy',
+        tokens => 'ABORT FORCE NOSAVE NOW SAVE',
     },
     'sinter' => {
         arity => -2,
@@ -1483,6 +1546,7 @@ our %COMMANDS = (
     'sintercard' => {
         arity => -3,
         flags => 'readonly movablekeys',
+        tokens => 'LIMIT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },
         ],
@@ -1505,6 +1569,7 @@ our %COMMANDS = (
     'slaveof' => {
         arity => 3,
         flags => 'admin noscript stale no_async_loading',
+        tokens => 'NO ONE',
     },
     'slowlog' => {
         arity => -2,
@@ -1552,6 +1617,7 @@ our %COMMANDS = (
     'sort' => {
         arity => -2,
         flags => 'write denyoom movablekeys',
+        tokens => 'ALPHA ASC BY DESC GET LIMIT STORE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
             { begin => [ 'unknown' ], find => [ 'unknown' ], flags => 'RO ACCESS' },
@@ -1561,6 +1627,7 @@ our %COMMANDS = (
     'sort_ro' => {
         arity => -2,
         flags => 'readonly movablekeys',
+        tokens => 'ALPHA ASC BY DESC GET LIMIT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
             { begin => [ 'unknown' ], find => [ 'unknown' ], flags => 'RO ACCESS' },
@@ -1597,6 +1664,7 @@ our %COMMANDS = (
     'sscan' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'COUNT MATCH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1717,6 +1785,7 @@ our %COMMANDS = (
     'xadd' => {
         arity => -5,
         flags => 'write denyoom fast',
+        tokens => 'LIMIT MAXLEN MINID NOMKSTREAM',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1724,6 +1793,7 @@ our %COMMANDS = (
     'xautoclaim' => {
         arity => -6,
         flags => 'write fast',
+        tokens => 'COUNT JUSTID',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW DELETE' },
         ],
@@ -1731,6 +1801,7 @@ our %COMMANDS = (
     'xclaim' => {
         arity => -6,
         flags => 'write fast',
+        tokens => 'FORCE IDLE JUSTID LASTID RETRYCOUNT TIME',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1750,6 +1821,7 @@ our %COMMANDS = (
     'xgroup|create' => {
         arity => -5,
         flags => 'write denyoom',
+        tokens => 'ENTRIESREAD MKSTREAM',
         key_specs => [
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RW INSERT' },
         ],
@@ -1782,6 +1854,7 @@ our %COMMANDS = (
     'xgroup|setid' => {
         arity => -5,
         flags => 'write',
+        tokens => 'ENTRIESREAD',
         key_specs => [
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1812,6 +1885,7 @@ our %COMMANDS = (
     'xinfo|stream' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'COUNT FULL',
         key_specs => [
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1826,6 +1900,7 @@ our %COMMANDS = (
     'xpending' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'IDLE',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1833,6 +1908,7 @@ our %COMMANDS = (
     'xrange' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'COUNT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1840,6 +1916,7 @@ our %COMMANDS = (
     'xread' => {
         arity => -4,
         flags => 'readonly blocking movablekeys',
+        tokens => 'BLOCK COUNT STREAMS',
         key_specs => [
             { begin => [ 'keyword', 'STREAMS', 1 ], find => [ 'range', -1, 1, 2 ], flags => 'RO ACCESS' },
         ],
@@ -1847,6 +1924,7 @@ our %COMMANDS = (
     'xreadgroup' => {
         arity => -7,
         flags => 'write blocking movablekeys',
+        tokens => 'BLOCK COUNT GROUP NOACK STREAMS',
         key_specs => [
             { begin => [ 'keyword', 'STREAMS', 4 ], find => [ 'range', -1, 1, 2 ], flags => 'RO ACCESS' },
         ],
@@ -1854,6 +1932,7 @@ our %COMMANDS = (
     'xrevrange' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'COUNT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1861,6 +1940,7 @@ our %COMMANDS = (
     'xsetid' => {
         arity => -3,
         flags => 'write denyoom fast',
+        tokens => 'ENTRIESADDED MAXDELETEDID',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1868,6 +1948,7 @@ our %COMMANDS = (
     'xtrim' => {
         arity => -4,
         flags => 'write',
+        tokens => 'LIMIT MAXLEN MINID',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW DELETE' },
         ],
@@ -1875,6 +1956,7 @@ our %COMMANDS = (
     'zadd' => {
         arity => -4,
         flags => 'write denyoom fast',
+        tokens => 'CH GT INCR LT NX XX',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RW UPDATE' },
         ],
@@ -1896,6 +1978,7 @@ our %COMMANDS = (
     'zdiff' => {
         arity => -3,
         flags => 'readonly movablekeys',
+        tokens => 'WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },
         ],
@@ -1918,6 +2001,7 @@ our %COMMANDS = (
     'zinter' => {
         arity => -3,
         flags => 'readonly movablekeys',
+        tokens => 'AGGREGATE MAX MIN SUM WEIGHTS WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },
         ],
@@ -1925,6 +2009,7 @@ our %COMMANDS = (
     'zintercard' => {
         arity => -3,
         flags => 'readonly movablekeys',
+        tokens => 'LIMIT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },
         ],
@@ -1932,6 +2017,7 @@ our %COMMANDS = (
     'zinterstore' => {
         arity => -4,
         flags => 'write denyoom movablekeys',
+        tokens => 'AGGREGATE MAX MIN SUM WEIGHTS',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
             { begin => [ 'index', 2 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },
@@ -1947,6 +2033,7 @@ our %COMMANDS = (
     'zmpop' => {
         arity => -4,
         flags => 'write movablekeys',
+        tokens => 'COUNT MAX MIN',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RW ACCESS DELETE' },
         ],
@@ -1975,6 +2062,7 @@ our %COMMANDS = (
     'zrandmember' => {
         arity => -2,
         flags => 'readonly',
+        tokens => 'WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1982,6 +2070,7 @@ our %COMMANDS = (
     'zrange' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'BYLEX BYSCORE LIMIT REV WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1989,6 +2078,7 @@ our %COMMANDS = (
     'zrangebylex' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'LIMIT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -1996,6 +2086,7 @@ our %COMMANDS = (
     'zrangebyscore' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'LIMIT WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -2003,6 +2094,7 @@ our %COMMANDS = (
     'zrangestore' => {
         arity => -5,
         flags => 'write denyoom',
+        tokens => 'BYLEX BYSCORE LIMIT REV',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
             { begin => [ 'index', 2 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
@@ -2046,6 +2138,7 @@ our %COMMANDS = (
     'zrevrange' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -2053,6 +2146,7 @@ our %COMMANDS = (
     'zrevrangebylex' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'LIMIT',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -2060,6 +2154,7 @@ our %COMMANDS = (
     'zrevrangebyscore' => {
         arity => -4,
         flags => 'readonly',
+        tokens => 'LIMIT WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -2074,6 +2169,7 @@ our %COMMANDS = (
     'zscan' => {
         arity => -3,
         flags => 'readonly',
+        tokens => 'COUNT MATCH',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'RO ACCESS' },
         ],
@@ -2088,6 +2184,7 @@ our %COMMANDS = (
     'zunion' => {
         arity => -3,
         flags => 'readonly movablekeys',
+        tokens => 'AGGREGATE MAX MIN SUM WEIGHTS WITHSCORES',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },
         ],
@@ -2095,6 +2192,7 @@ our %COMMANDS = (
     'zunionstore' => {
         arity => -4,
         flags => 'write denyoom movablekeys',
+        tokens => 'AGGREGATE MAX MIN SUM WEIGHTS',
         key_specs => [
             { begin => [ 'index', 1 ], find => [ 'range', 0, 1, 0 ], flags => 'OW UPDATE' },
             { begin => [ 'index', 2 ], find => [ 'keynum', 0, 1, 1 ], flags => 'RO ACCESS' },

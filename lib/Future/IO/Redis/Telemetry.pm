@@ -121,13 +121,16 @@ sub format_command_sanitized {
     my $name = uc( $cmd[0] // '' );
     my @args = @cmd[ 1 .. $#cmd ];
 
-    # What stays: a sub-command's name, the keys, and the redaction marks.
+    # What stays: a sub-command's name, the keys, the option words (EX, NX,
+    # LIMIT ...), and the redaction marks.
     my %shown;
-    if ( @args && defined $args[0] && !ref $args[0] ) {
-        my $sub = lc "$name|$args[0]";
-        $shown{0} = 1 if $Future::IO::Redis::CommandTable::COMMANDS{$sub} || _is_container($name);
+    my $table = lc $name;
+    if ( @args && defined $args[0] && !ref $args[0] && _is_container($name) ) {
+        $shown{0} = 1;
+        $table = lc "$name|$args[0]";
     }
-    my @keys = eval { Future::IO::Redis::KeyExtractor::extract_key_indices( $name, @args ) };
+    my $tokens = _tokens_of($table);
+    my @keys   = eval { Future::IO::Redis::KeyExtractor::extract_key_indices( $name, @args ) };
     @shown{@keys} = (1) x @keys;
     my $redactor = $REDACT_RULES{$name};
     my @redacted = $redactor ? $redactor->(@args) : @args;
@@ -140,14 +143,30 @@ sub format_command_sanitized {
             && $word ne ( $args[$i] // '' ) ) {
             push @words, $word;
         }
+        elsif ( $i == 0 && $table ne lc $name ) {
+            push @words, uc $args[0];    # the sub-command
+        }
         elsif ( $shown{$i} ) {
             push @words, _printable( $args[$i] );
+        }
+        elsif ( defined $word && !ref $word && $tokens->{ uc $word } ) {
+            push @words, uc $word;
         }
         else {
             push @words, '?';
         }
     }
     return join ' ', $name, @words;
+}
+
+my %TOKENS;    # command (container|sub) => { option word => 1 }
+
+sub _tokens_of {
+    my ($name) = @_;
+    return $TOKENS{$name} //= do {
+        my $entry = $Future::IO::Redis::CommandTable::COMMANDS{$name};
+        +{ map { $_ => 1 } split ' ', ( $entry && $entry->{tokens} ) // '' };
+    };
 }
 
 sub _is_container {
@@ -606,13 +625,18 @@ them nothing is measured and the command path is unchanged.
 =head2 What is shown of a command
 
 Logs and spans show a command as its name, its sub-command, its keys (found
-from the server's key specifications, as for C<prefix>) and C<?> for every
-other argument; secrets are C<[REDACTED]>:
+from the server's key specifications, as for C<prefix>), its option words
+(the tokens of the server's command documentation: EX, NX, LIMIT, AUTH ...)
+and C<?> for every other argument; secrets are C<[REDACTED]>:
 
-    SET user:1 ?                   # SET user:1 "secret" EX 60 -> keys only
+    SET user:1 ? EX ?              # SET user:1 "secret" EX 60
     AUTH [REDACTED]
-    HELLO ? AUTH ? [REDACTED]
+    HELLO ? AUTH ? [REDACTED] SETNAME ?
     CONFIG SET ? ?
+    OBJECT ENCODING user:1
+
+(A value that happens to be one of the command's option words shows as
+that word.)
 
 Spans can show more: C<< otel_include_args => 0 >> shows only the name, and
 C<< otel_redact => 0 >> every argument as given (values included; only for
@@ -702,8 +726,8 @@ secrets replaced only with C<$redact>.
 
     $text = Future::IO::Redis::Telemetry::format_command_sanitized(@command);
 
-What the client logs and puts in spans: name, sub-command, keys, C<?> for
-the rest, secrets replaced.
+What the client logs and puts in spans: name, sub-command, keys, option
+words, C<?> for the rest, secrets replaced.
 
 =head1 METHODS
 
