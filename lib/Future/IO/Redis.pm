@@ -528,7 +528,7 @@ reply), C<redis.connections.active>, C<redis.errors.total>,
 C<redis.reconnects.total> and C<redis.pipeline.size>.
 C<< otel_include_args => 0 >> leaves only the command name in
 C<db.statement>; C<< otel_redact => 0 >> shows every argument, values
-included. C<OTEL_SEMCONV_STABILITY_OPT_IN=database> (or C<database/dup>)
+included, but still never a password. C<OTEL_SEMCONV_STABILITY_OPT_IN=database> (or C<database/dup>)
 switches to (or adds) the stable OpenTelemetry attribute names. See
 L<Future::IO::Redis::Telemetry> for names, attributes and formats. Without
 these options nothing is measured and the command path is unchanged.
@@ -1565,13 +1565,14 @@ sub _on_event {
     return                                  if $self->{_closed};
     $self->_observe_event( $event, $error ) if $self->{_telemetry};
     if ( $event == EV_CONNECTED ) {
-        $self->{_connected}  = 1;
-        $self->{_generation} = $detail;
+        $self->{_connected}          = 1;
+        $self->{_generation}         = $detail;
+        $self->{_reconnect_attempts} = 0;         # (counted per outage)
         $self->_callback('on_connect');
     }
     elsif ( $event == EV_DISCONNECTED ) {
         $self->{_connected} = 0;
-        $self->_lost_transaction;    # a new connection has no MULTI or WATCH
+        $self->_lost_transaction;                 # a new connection has no MULTI or WATCH
         $self->_end_subscription unless $self->{reconnect};
         $self->_callback( on_disconnect => 'connection_lost' );
     }

@@ -125,7 +125,13 @@ sub format_command_sanitized {
     # LIMIT ...), and the redaction marks.
     my %shown;
     my $table = lc $name;
-    if ( @args && defined $args[0] && !ref $args[0] && _is_container($name) ) {
+
+    # (A word the server does not know as a sub-command may be a value.)
+    if (   @args
+        && defined $args[0]
+        && !ref $args[0]
+        && _is_container($name)
+        && $Future::IO::Redis::CommandTable::COMMANDS{ lc "$name|$args[0]" } ) {
         $shown{0} = 1;
         $table = lc "$name|$args[0]";
     }
@@ -297,7 +303,7 @@ sub _attributes {
 sub _statement {
     my ( $self, @cmd ) = @_;
     return uc( $cmd[0] // '' )                   unless $self->{include_args};
-    return format_command_for_span( 1, 0, @cmd ) unless $self->{redact};
+    return format_command_for_span( 1, 1, @cmd ) unless $self->{redact};         # (secrets: never)
     return format_command_sanitized(@cmd);
 }
 
@@ -338,7 +344,7 @@ sub _span_error {
     my ( $self, $span, $error ) = @_;
     my $text = error_text($error);
     $span->set_status( $self->{real_otel} ? OTEL_SPAN_STATUS_ERROR : 'error', $text );
-    $span->record_exception($error) if $span->can('record_exception');
+    $span->record_exception( _shown_error( $error, $text ) ) if $span->can('record_exception');
     if ( $self->{stable_names} && $span->can('set_attribute') ) {
         my $code = blessed $error && $error->can('type') ? $error->type : undef;
         $span->set_attribute( 'error.type'              => $code // error_type($error) );
@@ -348,12 +354,22 @@ sub _span_error {
 }
 
 # An error as a log line may show it: a server error about an unknown
-# command quotes its arguments, which may be values.
+# command or sub-command quotes its arguments, which may be values.
 sub error_text {
     my ($error) = @_;
     my $text = blessed $error && $error->can('message') ? $error->message : "$error";
     $text =~ s/(, with args beginning with:).*/$1 .../s;
+    $text =~ s/(unknown subcommand )(['`]).*?\2/$1$2?$2/s;
     return $text;
+}
+
+# The error as a span's exception: our error class with the message as
+# error_text gives it (the original may quote values).
+sub _shown_error {
+    my ( $error, $text ) = @_;
+    return $text unless blessed $error && $error->isa('Future::IO::Redis::Error');
+    return $error if $text eq $error->message;
+    return bless { %$error, message => $text }, ref $error;
 }
 
 # The error's class without its package (Redis, Timeout, Connection ...).
@@ -381,11 +397,12 @@ sub record_error {
     return;
 }
 
+# (A transaction is a batch too: $command MULTI.)
 sub record_pipeline {
-    my ( $self, $size, $elapsed_ms ) = @_;
+    my ( $self, $size, $elapsed_ms, $command ) = @_;
     $self->_init_metrics;
     $self->{_pipeline_histogram}->record($size) if $self->{_pipeline_histogram};
-    $self->{_commands_histogram}->record( $elapsed_ms, { command => 'PIPELINE' } )
+    $self->{_commands_histogram}->record( $elapsed_ms, { command => $command // 'PIPELINE' } )
         if $self->{_commands_histogram};
     return;
 }
@@ -478,23 +495,30 @@ sub finish {
         $self->_span_error( $span, $error ) if defined $error;
         $span->end;
     }
-    return $self->_finish_metrics( $context, $f, $elapsed_ms, $error ) if $self->{meter};
+
+    # (A cancel is the caller's choice, not an error of Redis's.)
+    return $self->_finish_metrics( $context, $f, $elapsed_ms, $f->is_cancelled ? undef : $error )
+        if $self->{meter};
     return;
 }
 
 sub _finish_metrics {
     my ( $self, $context, $f, $elapsed_ms, $error ) = @_;
     if ( defined $context->{size} ) {
-        $self->record_pipeline( $context->{size}, $elapsed_ms );
+        $self->record_pipeline( $context->{size}, $elapsed_ms, $context->{command} );
         $self->_init_metrics;
         $self->{_commands_counter}->add( 1, { command => $context->{command} } )
             if $self->{_commands_counter};
         if ( defined $error ) {
             $self->record_error($error);
         }
-        elsif ( ref( my $replies = $f->result ) eq 'ARRAY' ) {
+        elsif ( $f->is_done && ref( my $replies = $f->result ) eq 'ARRAY' ) {
+
+            # (A transaction's replies are inside EXEC's, its last.)
+            $replies = $replies->[-1] if $context->{command} eq 'MULTI';
             $self->record_error($_)
-                for grep { blessed $_ && $_->isa('Future::IO::Redis::Error') } @$replies;
+                for grep { blessed $_ && $_->isa('Future::IO::Redis::Error') }
+                ref $replies eq 'ARRAY' ? @$replies : ();
         }
         return;
     }
@@ -638,12 +662,15 @@ and C<?> for every other argument; secrets are C<[REDACTED]>:
 (A value that happens to be one of the command's option words shows as
 that word.)
 
-Spans can show more: C<< otel_include_args => 0 >> shows only the name, and
-C<< otel_redact => 0 >> every argument as given (values included; only for
-systems where that is acceptable). Debug logs are always shown the safe way.
-Replies are logged by shape only (C<OK>, C<integer>, C<string[5]>,
+Spans can show less or more: C<< otel_include_args => 0 >> shows only the
+name, and C<< otel_redact => 0 >> every argument as given (values included;
+only for systems where that is acceptable) except secrets, which are
+C<[REDACTED]> whatever the options. Debug logs are always shown the safe
+way. Replies are logged by shape only (C<OK>, C<integer>, C<string[5]>,
 C<array[3]>, C<nil>), errors by message, with the arguments a server quotes
-in "unknown command" errors left out.
+in "unknown command" and "unknown subcommand" errors left out (also in the
+exception a span records). An error text your own Lua script makes from its
+arguments is shown as the server sends it.
 
 =head2 Traces
 
