@@ -1523,7 +1523,7 @@ sub _on_pubsub {
 # rebuilt after disconnect or fork keeps it too.
 sub _on_session {
     my ( $self, $what, $a, $b ) = @_;
-    $self->{_telemetry}{database} = $a if $what == 1 && $self->{_telemetry};
+    $self->{_telemetry}->set_database($a) if $what == 1 && $self->{_telemetry};
     if    ( $what == 1 ) { $self->{database}    = $a }
     elsif ( $what == 2 ) { $self->{client_name} = $a }
     elsif ( $what == 3 ) { $self->{client_name} = undef }

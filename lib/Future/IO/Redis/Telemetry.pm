@@ -274,13 +274,27 @@ sub _init_metrics {
 # The attributes every span of this client carries, plus the operation's.
 sub _attributes {
     my ( $self, $operation, $statement, %extra ) = @_;
+    my %attr = ( %{ $self->{_base} //= $self->_base_attributes }, %extra );
+    if ( $self->{old_names} ) {
+        $attr{'db.operation'} = $operation;
+        $attr{'db.statement'} = $statement;
+    }
+    if ( $self->{stable_names} ) {
+        $attr{'db.operation.name'} = $operation;
+        $attr{'db.query.text'}     = $statement;
+    }
+    return \%attr;
+}
+
+# The attributes that are the same for every span of the client (made
+# once; a SELECT makes them again).
+sub _base_attributes {
+    my ($self) = @_;
     my %attr;
     my $address = $self->{path} // $self->{host};
     if ( $self->{old_names} ) {
         %attr = (
             'db.system'               => 'redis',
-            'db.operation'            => $operation,
-            'db.statement'            => $statement,
             'net.peer.name'           => $address,
             'db.redis.database_index' => $self->{database},
             defined $self->{path} ? () : ( 'net.peer.port' => $self->{port} ),
@@ -289,15 +303,21 @@ sub _attributes {
     if ( $self->{stable_names} ) {
         %attr = (
             %attr,
-            'db.system.name'    => 'redis',
-            'db.operation.name' => $operation,
-            'db.query.text'     => $statement,
-            'db.namespace'      => "$self->{database}",
-            'server.address'    => $address,
+            'db.system.name' => 'redis',
+            'db.namespace'   => "$self->{database}",
+            'server.address' => $address,
             defined $self->{path} ? () : ( 'server.port' => $self->{port} ),
         );
     }
-    return { %attr, %extra };
+    return \%attr;
+}
+
+# The client's database changed (a SELECT the server accepted).
+sub set_database {
+    my ( $self, $database ) = @_;
+    $self->{database} = $database;
+    delete $self->{_base};
+    return;
 }
 
 sub _statement {
@@ -644,7 +664,12 @@ Future::IO::Redis::Telemetry - OpenTelemetry spans and metrics, and debug logs t
 
 The client (and the pool, for each of its connections) builds one of these
 when any of C<otel_tracer>, C<otel_meter> or C<debug> is given; without
-them nothing is measured and the command path is unchanged.
+them nothing is measured and the command path is unchanged. With them, each
+command costs this module a few microseconds of Perl on top of what the
+tracer and meter themselves cost: F<xt/bench/telemetry.pl> measures it
+(on the 2-core development machine, with no-op tracer and meter objects,
+1,000 concurrent GETs run at about 37,000 ops/s instead of 93,000, and a
+sequential GET is about 10 % slower).
 
 =head2 What is shown of a command
 
