@@ -212,3 +212,44 @@ fn encode_error(buf: &mut Vec<u8>, err: &CoreError) {
     reply::encode_str(buf, err.detail().as_bytes());
     reply::encode_str(buf, err.to_string().as_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timing_record_precedes_the_answer_it_times() {
+        let out = Completions::new().expect("wake fd");
+        out.timing(7, std::time::Duration::from_micros(1234));
+        out.reply(7, &crate::resp::Value::Int(1));
+        let batch = out.take();
+        assert_eq!(batch[0], b'T');
+        assert_eq!(u64::from_le_bytes(batch[1..9].try_into().expect("id")), 7);
+        assert_eq!(
+            u64::from_le_bytes(batch[9..17].try_into().expect("us")),
+            1234
+        );
+        assert_eq!(batch[17], b'R');
+    }
+
+    #[test]
+    fn a_handshake_record_carries_its_commands() {
+        let out = Completions::new().expect("wake fd");
+        out.handshake(3, &[(vec![b"AUTH".to_vec(), b"pw".to_vec()], true)]);
+        let batch = out.take();
+        assert_eq!(batch[0], b'H');
+        assert_eq!(
+            u64::from_le_bytes(batch[1..9].try_into().expect("client")),
+            3
+        );
+        let mut expected = Vec::new();
+        reply::encode_value(
+            &mut expected,
+            &crate::resp::Value::Array(vec![crate::resp::Value::Array(vec![
+                crate::resp::Value::Bytes(b"AUTH".to_vec()),
+                crate::resp::Value::Bytes(b"pw".to_vec()),
+            ])]),
+        );
+        assert_eq!(&batch[9..], &expected[..]);
+    }
+}

@@ -162,3 +162,53 @@ pub fn handshake_commands(cfg: &Config) -> Vec<(Vec<Vec<u8>>, bool)> {
 fn words(list: &[&str]) -> Vec<Vec<u8>> {
     list.iter().map(|w| w.as_bytes().to_vec()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_pairs(pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()))).expect("config")
+    }
+
+    fn words_of(commands: &[(Vec<Vec<u8>>, bool)]) -> Vec<String> {
+        commands
+            .iter()
+            .map(|(args, _)| {
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                args.join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_handshake_says_who_we_are_and_sets_the_connection_up() {
+        let plain = handshake_commands(&cfg(&[]));
+        assert_eq!(
+            words_of(&plain)[0],
+            "CLIENT SETINFO LIB-NAME future-io-redis"
+        );
+        assert!(plain.iter().all(|(_, must)| !must), "SETINFO may fail");
+
+        let full = handshake_commands(&cfg(&[
+            ("protocol", "3"),
+            ("password", "pw"),
+            ("database", "2"),
+            ("client_name", "app"),
+        ]));
+        let words = words_of(&full);
+        assert_eq!(words[0], "HELLO 3 AUTH default pw");
+        assert_eq!(words[1], "SELECT 2");
+        assert_eq!(words[2], "CLIENT SETNAME app");
+        assert_eq!(
+            full.iter().map(|(_, must)| *must).collect::<Vec<_>>()[..3],
+            [true, true, true]
+        );
+
+        let acl = handshake_commands(&cfg(&[("username", "u"), ("password", "p")]));
+        assert_eq!(words_of(&acl)[0], "AUTH u p");
+    }
+}
