@@ -1,7 +1,8 @@
 # Long run with stable memory: commands, error replies, timeouts, clients
 # made and dropped, pipelines, transactions (plain and WATCHed), scripts,
-# SCAN walks, auto-pipelined ticks, pub/sub rounds, a pool under load, and
-# reconnects after CLIENT KILL. After a warm-up the
+# SCAN walks, auto-pipelined ticks, pub/sub rounds, a pool under load,
+# reconnects after CLIENT KILL, and an observed client (tracer, meter and
+# debug logger, with clients made and dropped). After a warm-up the
 # process must not keep growing. Slow: runs under `make xtest` (FIOR_XT=1)
 # or with FIOR_SOAK=1.
 use Test2::V0;
@@ -32,6 +33,37 @@ my $script = $redis->script(q{return redis.call('INCR', KEYS[1])});
 my $pool   = Future::IO::Redis::Pool->new( %at, min => 1, max => 4 );
 my $pubsub = Future::IO::Redis->new(%at);
 $redis->set( 'soak:str', 'not a number' )->get;
+
+# Observability: objects that keep nothing (what they are given must not
+# be kept alive by the client either).
+package SoakSpan {
+    sub new              { bless {}, shift }
+    sub end              { }
+    sub set_status       { }
+    sub record_exception { }
+}
+
+package SoakTracer {
+    sub new         { bless {}, shift }
+    sub create_span { SoakSpan->new }
+}
+
+package SoakInstrument {
+    sub new    { bless {}, shift }
+    sub add    { }
+    sub record { }
+}
+
+package SoakMeter {
+    sub new                    { bless {}, shift }
+    sub create_counter         { SoakInstrument->new }
+    sub create_histogram       { SoakInstrument->new }
+    sub create_up_down_counter { SoakInstrument->new }
+}
+
+package main;
+my %observed = ( otel_tracer => SoakTracer->new, otel_meter => SoakMeter->new, debug => sub { } );
+my $watched  = Future::IO::Redis->new( %at, %observed );
 
 sub round {
     my @f = map { $redis->set( "soak:$_", 'x' x 200 ) } 1 .. 1000;
@@ -64,6 +96,14 @@ sub round {
         } 1 .. 40
     )->get;
 
+    Future->needs_all( map { $watched->get("soak:$_") } 1 .. 200 )->get;
+    $loop->await( $watched->incr('soak:str') );
+    my $wp = $watched->pipeline;
+    $wp->incr('soak:w') for 1 .. 20;
+    $wp->execute->get;
+    $watched->get('soak:1')->cancel for 1 .. 5;
+    Future::IO::Redis->new( %at, %observed, otel_meter => SoakMeter->new )->ping->get for 1 .. 5;
+
     for ( 1 .. 20 ) {
         my $c = Future::IO::Redis->new(%at);
         $c->ping->get;
@@ -87,5 +127,6 @@ $redis->disconnect;
 $killer->disconnect;
 $auto->disconnect;
 $pubsub->disconnect;
+$watched->disconnect;
 $pool->shutdown;
 done_testing;
