@@ -513,4 +513,49 @@ subtest 'fork with a command in flight' => sub {
     $redis->disconnect;
 };
 
+# The tracer, the meter and the logger are the user's code: when they die,
+# commands, pipelines, transactions and the connection go on, and the
+# failure is reported once.
+package DyingTracer {
+    sub new         { bless {}, shift }
+    sub create_span { die "tracer broke\n" }
+}
+
+package DyingInstrument {
+    sub new    { bless {}, shift }
+    sub add    { die "counter broke\n" }
+    sub record { die "histogram broke\n" }
+}
+
+package DyingMeter {
+    sub new                    { bless {}, shift }
+    sub create_counter         { DyingInstrument->new }
+    sub create_histogram       { DyingInstrument->new }
+    sub create_up_down_counter { DyingInstrument->new }
+}
+
+package main;
+
+subtest 'a tracer or meter that dies breaks nothing' => sub {
+    for my $broken ( [ otel_tracer => DyingTracer->new ], [ otel_meter => DyingMeter->new ] ) {
+        my @warnings;
+        local $SIG{__WARN__} = sub { push @warnings, $_[0] };
+        my $redis = Future::IO::Redis->new( %$srv, @$broken );
+        my $k     = FIORTest::unique_key('paths-dying');
+        is( $redis->set( $k, 1 )->get, 'OK', "$broken->[0]: a command works" );
+        is( $redis->incr($k)->get,     2,    '... and the next' );
+        my $p = $redis->pipeline;
+        $p->incr($k)->incr($k);
+        is( $p->execute->get,                                    [ 3, 4 ], '... a pipeline' );
+        is( $redis->multi( async sub { $_[0]->incr($k) } )->get, [5],      '... a transaction' );
+        ok( FIORTest::failure_of( $redis->command( 'HINCRBY', $k, 'f', 1 ) ),
+            '... an error reply fails as usual' );
+        $redis->del($k)->get;
+        $redis->disconnect;
+        my @told = grep { /telemetry failed/ } @warnings;
+        is( scalar @told, 1, '... reported once' ) or diag "@warnings";
+        like( $told[0] // '', qr/broke/, '... with what broke' );
+    }
+};
+
 done_testing;

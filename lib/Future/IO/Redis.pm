@@ -609,12 +609,17 @@ sub _detach_core {
     $self->_lost_transaction;
     $self->_end_subscription;
     if ( my $telemetry = $self->{_telemetry} ) {
-        $self->_end_handshake($err);
-        if ( $self->{_connected} ) {
-            $telemetry->record_connection(-1);
-            $telemetry->log_event( disconnected => $err
-                    && $err->can('reason') ? $err->reason : () );
-        }
+        my $connected = $self->{_connected};
+        _safely(
+            $telemetry,
+            sub {
+                $self->_end_handshake($err);
+                return unless $connected;
+                $telemetry->record_connection(-1);
+                $telemetry->log_event( disconnected => $err
+                        && $err->can('reason') ? $err->reason : () );
+            }
+        );
     }
     delete $Future::IO::Redis::Bridge::CLIENTS{$old};
     Future::IO::Redis::Bridge::fail_client( $old, $err ) if $err;
@@ -709,8 +714,10 @@ my %REFUSED = (
 
 sub command {
     return &_send_command unless $_[0]{_telemetry};
-    my $self    = shift;
-    my $context = $self->{_telemetry}->start( \@_ );
+    my $self      = shift;
+    my $cmd       = \@_;
+    my $telemetry = $self->{_telemetry};
+    my $context   = _safely( $telemetry, sub { $telemetry->start($cmd) } );
     local $OBSERVING = $context;
     return $self->_observe( $context, $self->_send_command(@_) );
 }
@@ -719,8 +726,26 @@ sub command {
 sub _observe {
     my ( $self, $context, $f ) = @_;
     my $telemetry = $self->{_telemetry};
-    $f->on_ready( sub { $telemetry->finish( $context, $_[0] ) } );
+    $f->on_ready(
+        sub {
+            my $done = shift;
+            _safely( $telemetry, sub { $telemetry->finish( $context, $done ) } );
+        }
+    ) if $context;
     return $f;
+}
+
+# Telemetry runs the user's tracer, meter and debug logger: their failure
+# must not fail a command, nor stop the bridge or a future's callbacks. It
+# is reported once per client.
+sub _safely {
+    my ( $telemetry, $code ) = @_;
+    my $result;
+    return $result if eval { $result = $code->(); 1 };
+    warn
+        "Future::IO::Redis: telemetry failed (further failures of this client are not reported): $@"
+        unless $telemetry->{_failed}++;
+    return undef;
 }
 
 sub _send_command {
@@ -868,8 +893,14 @@ sub _send_batch {
     my ( $self, $commands, $what ) = @_;
 
     # (A transaction is measured by what it holds, without MULTI and EXEC.)
-    my $context = $self->{_telemetry}->start_batch( $what,
-        $what eq 'MULTI' ? [ @$commands[ 1 .. $#$commands - 1 ] ] : $commands );
+    my $telemetry = $self->{_telemetry};
+    my $context   = _safely(
+        $telemetry,
+        sub {
+            $telemetry->start_batch( $what,
+                $what eq 'MULTI' ? [ @$commands[ 1 .. $#$commands - 1 ] ] : $commands );
+        }
+    );
     local $OBSERVING = $context;
     return $self->_observe( $context, &_send_batch_now );
 }
@@ -1487,7 +1518,8 @@ sub is_pubsub {
 sub _pubsub_request {
     return &_send_pubsub unless $_[0]{_telemetry};
     my ( $self, @words ) = @_;
-    my $context = $self->{_telemetry}->start( \@words );
+    my $telemetry = $self->{_telemetry};
+    my $context   = _safely( $telemetry, sub { $telemetry->start( \@words ) } );
     local $OBSERVING = $context;
     return $self->_observe( $context, $self->_send_pubsub(@words) );
 }
@@ -1594,18 +1626,26 @@ sub _on_handshake {
     my ( $self, $commands ) = @_;
     my $telemetry = $self->{_telemetry} or return;
     $self->_end_handshake('superseded by a new connection attempt');
-    $self->{_handshake} = $telemetry->start_handshake($commands);
+    $self->{_handshake} = _safely( $telemetry, sub { $telemetry->start_handshake($commands) } );
     return;
 }
 
 sub _end_handshake {
     my ( $self, $error ) = @_;
-    my $started = delete $self->{_handshake} or return;
-    $self->{_telemetry}->finish_handshake( $started, $error );
+    my $started   = delete $self->{_handshake} or return;
+    my $telemetry = $self->{_telemetry};
+    _safely( $telemetry, sub { $telemetry->finish_handshake( $started, $error ) } );
     return;
 }
 
 sub _observe_event {
+    my ( $self, $event, $error ) = @_;
+    my $telemetry = $self->{_telemetry};
+    _safely( $telemetry, sub { $self->_report_event( $event, $error ) } );
+    return;
+}
+
+sub _report_event {
     my ( $self, $event, $error ) = @_;
     my $telemetry = $self->{_telemetry};
     if ( $event == EV_CONNECTED ) {
