@@ -312,11 +312,25 @@ sub _handle {
     return $self->{_handle} = $rest[0];
 }
 
+# True (once) in a forked child, which then starts afresh (the seed's
+# name; the hot paths compare _pid themselves).
+sub _check_fork {
+    my ($self) = @_;
+    return 0 if $self->{_pid} == $$;
+    $self->_after_fork;
+    return 1;
+}
+
 # The parent's connection is not ours: forget it (the core never touches
 # it from here) and start afresh on first use.
 sub _after_fork {
     my ($self) = @_;
+    my $parent = $self->{_pid};
     $self->{_pid} = $$;
+    if ( my $telemetry = $self->{_telemetry} ) {
+        _safely( $telemetry,
+            sub { $telemetry->log_event( fork_detected => "old PID: $parent, new PID: $$" ) } );
+    }
 
     # The parent's futures are failed by the bridge; its queued ones and
     # its subscription here.
