@@ -591,6 +591,7 @@ C<Disconnected> until C<connect> is called again.
 
 sub disconnect {
     my ($self) = @_;
+    $self->_after_fork if $self->{_pid} != $$;    # (the parent's connection is not ours)
     my $was = $self->{_connected};
     return $self if $self->{_closed};
     $self->{_closed} = 1;
@@ -733,7 +734,19 @@ sub command {
     my $telemetry = $self->{_telemetry};
     my $context   = _safely( $telemetry, sub { $telemetry->start($cmd) } );
     local $OBSERVING = $context;
-    return $self->_observe( $context, $self->_send_command(@_) );
+    return $self->_observe( $context,
+        _sent( $telemetry, $context, sub { $self->_send_command(@$cmd) } ) );
+}
+
+# Sends; a send that dies (an argument whose stringification dies) ends
+# the operation's telemetry before the error goes on to the caller.
+sub _sent {
+    my ( $telemetry, $context, $send ) = @_;
+    my $f;
+    return $f if eval { $f = $send->(); 1 };
+    my $error = $@;
+    _safely( $telemetry, sub { $telemetry->finish( $context, Future->fail($error) ) } ) if $context;
+    die $error;
 }
 
 # The operation's future, with its telemetry finished when it is ready.
@@ -916,7 +929,9 @@ sub _send_batch {
         }
     );
     local $OBSERVING = $context;
-    return $self->_observe( $context, &_send_batch_now );
+    my @args = @_;
+    return $self->_observe( $context,
+        _sent( $telemetry, $context, sub { _send_batch_now(@args) } ) );
 }
 
 sub _send_batch_now {
@@ -1535,7 +1550,8 @@ sub _pubsub_request {
     my $telemetry = $self->{_telemetry};
     my $context   = _safely( $telemetry, sub { $telemetry->start( \@words ) } );
     local $OBSERVING = $context;
-    return $self->_observe( $context, $self->_send_pubsub(@words) );
+    return $self->_observe( $context,
+        _sent( $telemetry, $context, sub { $self->_send_pubsub(@words) } ) );
 }
 
 sub _send_pubsub {
@@ -1608,28 +1624,30 @@ sub _on_event {
         $self->_callback( on_error => $error );
         return;
     }
-    return                                  if $self->{_closed};
-    $self->_observe_event( $event, $error ) if $self->{_telemetry};
+    return if $self->{_closed};
+
+    # The client's state first: telemetry and callbacks run user code,
+    # which may look at it (or run the loop).
+    my $was_connected = $self->{_connected};
     if ( $event == EV_CONNECTED ) {
         $self->{_connected}          = 1;
         $self->{_generation}         = $detail;
         $self->{_reconnect_attempts} = 0;         # (counted per outage)
-        $self->_callback('on_connect');
     }
     elsif ( $event == EV_DISCONNECTED ) {
         $self->{_connected} = 0;
         $self->_lost_transaction;                 # a new connection has no MULTI or WATCH
         $self->_end_subscription unless $self->{reconnect};
-        $self->_callback( on_disconnect => 'connection_lost' );
-    }
-    elsif ( $event == EV_ERROR ) {
-        $self->_callback( on_error => $error );
-    }
-    elsif ( $event == EV_RESUBSCRIBED ) {
-        $self->{_subscription}->_resubscribed if $self->{_subscription};
     }
     elsif ( $event == EV_RECONNECTING ) {
         $self->{_reconnect_attempts}++;
+    }
+    $self->_observe_event( $event, $error, $was_connected ) if $self->{_telemetry};
+    if    ( $event == EV_CONNECTED )    { $self->_callback('on_connect') }
+    elsif ( $event == EV_DISCONNECTED ) { $self->_callback( on_disconnect => 'connection_lost' ) }
+    elsif ( $event == EV_ERROR )        { $self->_callback( on_error      => $error ) }
+    elsif ( $event == EV_RESUBSCRIBED ) {
+        $self->{_subscription}->_resubscribed if $self->{_subscription};
     }
 }
 
@@ -1640,7 +1658,12 @@ sub _on_handshake {
     my ( $self, $commands ) = @_;
     my $telemetry = $self->{_telemetry} or return;
     $self->_end_handshake('superseded by a new connection attempt');
-    $self->{_handshake} = _safely( $telemetry, sub { $telemetry->start_handshake($commands) } );
+
+    # Kept before it is logged: a logger that runs the loop may see the
+    # attempt end.
+    my $started = $self->{_handshake}
+        = _safely( $telemetry, sub { $telemetry->start_handshake($commands) } );
+    _safely( $telemetry, sub { $telemetry->log_started($started) } ) if $started;
     return;
 }
 
@@ -1653,14 +1676,14 @@ sub _end_handshake {
 }
 
 sub _observe_event {
-    my ( $self, $event, $error ) = @_;
+    my ( $self, $event, $error, $was_connected ) = @_;
     my $telemetry = $self->{_telemetry};
-    _safely( $telemetry, sub { $self->_report_event( $event, $error ) } );
+    _safely( $telemetry, sub { $self->_report_event( $event, $error, $was_connected ) } );
     return;
 }
 
 sub _report_event {
-    my ( $self, $event, $error ) = @_;
+    my ( $self, $event, $error, $was_connected ) = @_;
     my $telemetry = $self->{_telemetry};
     if ( $event == EV_CONNECTED ) {
         $self->_end_handshake;
@@ -1668,7 +1691,7 @@ sub _report_event {
         $telemetry->log_event( connected => $self->_endpoint );
     }
     elsif ( $event == EV_DISCONNECTED ) {
-        if ( $self->{_connected} ) {
+        if ($was_connected) {
             $telemetry->record_connection(-1);
             $telemetry->log_event( disconnected => $error ? $error->message : () );
         }
@@ -1684,8 +1707,7 @@ sub _report_event {
     }
     elsif ( $event == EV_RECONNECTING ) {
         $telemetry->record_reconnect;
-        $telemetry->log_event(
-            reconnecting => 'attempt ' . ( ( $self->{_reconnect_attempts} // 0 ) + 1 ) );
+        $telemetry->log_event( reconnecting => 'attempt ' . ( $self->{_reconnect_attempts} // 1 ) );
     }
     elsif ( $event == EV_RESUBSCRIBED ) {
         $telemetry->log_event( resubscribed => $error ? $error->message : () );

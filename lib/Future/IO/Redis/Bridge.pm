@@ -247,6 +247,13 @@ sub error_object {
     }
     elsif ( $kind == 5 ) {
         $fields{type} = $detail;
+
+        # ACL SETUSER quotes a rule it refuses, password and all.
+        if ( $fields{message} =~ /modifier '/ ) {
+            require Future::IO::Redis::Telemetry;
+            $fields{message} =~ s{(?<=modifier ')([^']*)(?=')}
+                {Future::IO::Redis::Telemetry::redact_acl_rule($1)}ge;
+        }
     }
     elsif ( $kind == 1 ) {
         my $client = $context{client};

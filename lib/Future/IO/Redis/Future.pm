@@ -16,6 +16,7 @@ use 5.018;
 our $VERSION = '0.001';
 
 use Carp         qw(croak);
+use mro          ();
 use Scalar::Util qw(blessed refaddr);
 
 use overload
@@ -25,14 +26,28 @@ use overload
     fallback => 1;
 
 # The value a done future stands for: its one result, when that is a
-# defined plain scalar.
+# defined plain scalar. Future's own messages ("... is already done",
+# "lost a sequence Future") name the future, never its value.
+my %NAMES_THE_FUTURE = map { $_ => 1 } qw(Future Future::PP Future::XS Future::Utils Carp);
+
 sub _as_string {
     my ($self) = @_;
-    if ( $self->is_done ) {
+    if ( $self->is_done && !$NAMES_THE_FUTURE{ scalar caller } ) {
         my @result = $self->result;
         return $result[0] if @result == 1 && defined $result[0] && !ref $result[0];
     }
     return overload::StrVal($self);
+}
+
+# Future's own get takes no arguments; Redis GET takes a key. A done
+# future holding a client passes get($key) on to it.
+sub get {
+    my $self = shift;
+    if (@_) {
+        my ($value) = $self->is_done ? $self->result : ();
+        return $value->get(@_) if blessed $value && !$value->isa('Future') && $value->can('get');
+    }
+    return $self->next::method(@_);
 }
 
 our $AUTOLOAD;

@@ -36,13 +36,13 @@ our %REDACT_RULES = (
         return ( $args[0], REDACTED ) if @args >= 2;    # AUTH username password
         return @args;
     },
+
+    # CONFIG SET takes several parameter/value pairs (Redis 7).
     CONFIG => sub {
         my (@args) = @_;
-        return @args unless @args >= 3;
-        if ( uc( $args[0] // '' ) eq 'SET' ) {
-            my $param = lc( $args[1] // '' );
-            return ( $args[0], $args[1], REDACTED )
-                if $param =~ /^(?:requirepass|masterauth|masteruser|user)$/;
+        return @args unless @args >= 3 && uc( $args[0] // '' ) eq 'SET';
+        for ( my $i = 1; $i + 1 <= $#args; $i += 2 ) {
+            $args[ $i + 1 ] = REDACTED if _is_secret_parameter( $args[$i] );
         }
         return @args;
     },
@@ -65,15 +65,22 @@ our %REDACT_RULES = (
         }
         return @result;
     },
+
+    # HELLO protover AUTH username password: also a malformed AUTH with one
+    # word after it (which may be the password).
     HELLO => sub {
         my (@args) = @_;
         my @result;
         for ( my $i = 0; $i <= $#args; $i++ ) {
-            if (   uc( $args[$i] // '' ) eq 'AUTH'
-                && defined $args[ $i + 1 ]
-                && defined $args[ $i + 2 ] ) {
-                push @result, $args[$i], $args[ $i + 1 ], REDACTED;
-                $i += 2;
+            if ( uc( $args[$i] // '' ) eq 'AUTH' && defined $args[ $i + 1 ] ) {
+                if ( defined $args[ $i + 2 ] ) {
+                    push @result, $args[$i], $args[ $i + 1 ], REDACTED;
+                    $i += 2;
+                }
+                else {
+                    push @result, $args[$i], REDACTED;
+                    $i++;
+                }
             }
             else {
                 push @result, $args[$i];
@@ -81,16 +88,34 @@ our %REDACT_RULES = (
         }
         return @result;
     },
+
+    # ACL SETUSER name rules...: >password, <password, #hash and !hash rules
+    # hold secrets, also inside a selector: (>password ~key*).
     ACL => sub {
         my (@args) = @_;
         return @args unless @args >= 3 && uc( $args[0] // '' ) eq 'SETUSER';
-
-        # ACL SETUSER name rules...: >password, <password, #hash and !hash
-        # rules hold secrets.
-        return ( @args[ 0, 1 ],
-            map { defined && /^([><#!])/ ? $1 . REDACTED : $_ } @args[ 2 .. $#args ] );
+        return ( @args[ 0, 1 ], map { redact_acl_rule($_) } @args[ 2 .. $#args ] );
     },
 );
+
+# CONFIG parameters whose values are credentials.
+sub _is_secret_parameter {
+    my ($param) = @_;
+    return 0 unless defined $param;
+    return
+        lc($param)
+        =~ /\A(?:requirepass|masterauth|masteruser|user|tls-[a-z-]*pass|[a-z-]*password)\z/
+        ? 1
+        : 0;
+}
+
+# An ACL rule with its secrets replaced (also used on the server's errors,
+# which quote a refused rule).
+sub redact_acl_rule {
+    my ($rule) = @_;
+    return $rule unless defined $rule && !ref $rule;
+    return $rule =~ s/(\A|[\s(])([><#!])[^\s()]*/$1$2${\REDACTED}/gr;
+}
 
 sub format_command_for_log {
     my (@cmd) = @_;
@@ -115,11 +140,11 @@ sub format_command_for_span {
     return join ' ', $name, map { $_ // '' } @args;
 }
 
+# (Works on @_ in place: a value may be 100 MB, and is never copied.)
 sub format_command_sanitized {
-    my (@cmd) = @_;
-    return '' unless @cmd;
-    my $name = uc( $cmd[0] // '' );
-    my @args = @cmd[ 1 .. $#cmd ];
+    return '' unless @_;
+    my $name = uc( $_[0] // '' );
+    my $last = $#_;                 # the arguments are $_[1] .. $_[$last]
 
     # What stays: a sub-command's name, the keys, the option words (EX, NX,
     # LIMIT ...), and the redaction marks.
@@ -127,42 +152,63 @@ sub format_command_sanitized {
     my $table = lc $name;
 
     # (A word the server does not know as a sub-command may be a value.)
-    if (   @args
-        && defined $args[0]
-        && !ref $args[0]
+    if (   $last >= 1
+        && defined $_[1]
+        && !ref $_[1]
         && _is_container($name)
-        && $Future::IO::Redis::CommandTable::COMMANDS{ lc "$name|$args[0]" } ) {
+        && $Future::IO::Redis::CommandTable::COMMANDS{ lc "$name|$_[1]" } ) {
         $shown{0} = 1;
-        $table = lc "$name|$args[0]";
+        $table = lc "$name|$_[1]";
     }
     my $tokens = _tokens_of($table);
-    my @keys   = eval { Future::IO::Redis::KeyExtractor::extract_key_indices( $name, @args ) };
+    my @keys   = _key_indices( $name, \@_ );
     @shown{@keys} = (1) x @keys;
+
+    # (Only commands with small arguments have rules: AUTH, CONFIG ...)
     my $redactor = $REDACT_RULES{$name};
-    my @redacted = $redactor ? $redactor->(@args) : @args;
+    my @redacted = $redactor ? $redactor->( @_[ 1 .. $last ] ) : ();
     my @words;
-    for my $i ( 0 .. $#redacted ) {
-        my $word = $redacted[$i];
-        if (   defined $word
-            && !ref $word
-            && index( $word, REDACTED ) >= 0
-            && $word ne ( $args[$i] // '' ) ) {
-            push @words, $word;
+    for my $i ( 0 .. $last - 1 ) {
+        my $arg = $_[ $i + 1 ];
+        if ( $redactor && _was_redacted( $redacted[$i], $arg ) ) {
+            push @words, _printable( $redacted[$i] );
         }
         elsif ( $i == 0 && $table ne lc $name ) {
-            push @words, uc $args[0];    # the sub-command
+            push @words, uc $arg;    # the sub-command
         }
         elsif ( $shown{$i} ) {
-            push @words, _printable( $args[$i] );
+            push @words, _printable($arg);
         }
-        elsif ( defined $word && !ref $word && $tokens->{ uc $word } ) {
-            push @words, uc $word;
+        elsif ( %$tokens && defined $arg && !ref $arg && length $arg <= 32 && $tokens->{ uc $arg } )
+        {
+            push @words, uc $arg;
         }
         else {
             push @words, '?';
         }
     }
     return join ' ', $name, @words;
+}
+
+sub _was_redacted {
+    my ( $redacted, $arg ) = @_;
+    return
+           defined $redacted
+        && !ref $redacted
+        && index( $redacted, REDACTED ) >= 0
+        && $redacted ne ( $arg // '' );
+}
+
+# The positions of the keys among a command's arguments (counted from 0
+# after the name). $cmd is the whole command.
+sub _key_indices {
+    my ( $name, $cmd ) = @_;
+    if ( my $plan = Future::IO::Redis::KeyExtractor::_fixed_plan($name) ) {
+        return Future::IO::Redis::KeyExtractor::_fixed_positions( $plan, $#$cmd );
+    }
+    return eval {
+        Future::IO::Redis::KeyExtractor::extract_key_indices( $name, @$cmd[ 1 .. $#$cmd ] );
+    };
 }
 
 my %TOKENS;    # command (container|sub) => { option word => 1 }
@@ -180,11 +226,23 @@ sub _is_container {
     return $entry && $entry->{container};
 }
 
-# A key as text for a log line: references and undef as what they are.
+# A key as text for a log line: one line of bytes, whatever the key holds
+# (control characters, and bytes that are not UTF-8, as \xNN), at most
+# MAX_SHOWN bytes of it; undef as 'undef'.
+use constant MAX_SHOWN => 256;
+
 sub _printable {
     my ($word) = @_;
     return 'undef' unless defined $word;
-    return "$word";
+    my $text = "$word";
+    utf8::encode($text) if utf8::is_utf8($text);
+    my $more = length($text) > MAX_SHOWN ? length($text) - MAX_SHOWN : 0;
+    substr( $text, MAX_SHOWN ) = '' if $more;
+    my $copy = $text;
+    my $utf8 = utf8::decode($copy);
+    $text =~ s/([\x00-\x1f\x7f])/sprintf '\\x%02x', ord $1/ge;
+    $text =~ s/([\x80-\xff])/sprintf '\\x%02x', ord $1/ge unless $utf8;
+    return $more ? "$text...($more more bytes)" : $text;
 }
 
 # --- spans and metrics ------------------------------------------------------
@@ -321,10 +379,10 @@ sub set_database {
 }
 
 sub _statement {
-    my ( $self, @cmd ) = @_;
-    return uc( $cmd[0] // '' )                   unless $self->{include_args};
-    return format_command_for_span( 1, 1, @cmd ) unless $self->{redact};         # (secrets: never)
-    return format_command_sanitized(@cmd);
+    my ( $self, $cmd ) = @_;
+    return uc( $cmd->[0] // '' )                  unless $self->{include_args};
+    return format_command_for_span( 1, 1, @$cmd ) unless $self->{redact};         # (secrets: never)
+    return format_command_sanitized(@$cmd);
 }
 
 sub _span {
@@ -342,7 +400,7 @@ sub start_command_span {
     return undef unless $self->{tracer};
     my $name = uc( $cmd[0] // 'UNKNOWN' );
     return {
-        span       => $self->_span( $name, $self->_attributes( $name, $self->_statement(@cmd) ) ),
+        span => $self->_span( $name, $self->_attributes( $name, $self->_statement( \@cmd ) ) ),
         start_time => Time::HiRes::time(),
         command    => $name,
     };
@@ -361,8 +419,8 @@ sub end_command_span {
 }
 
 sub _span_error {
-    my ( $self, $span, $error ) = @_;
-    my $text = error_text($error);
+    my ( $self, $span, $error, $secrets ) = @_;
+    my $text = error_text( $error, @{ $secrets || [] } );
     $span->set_status( $self->{real_otel} ? OTEL_SPAN_STATUS_ERROR : 'error', $text );
     $span->record_exception( _shown_error( $error, $text ) ) if $span->can('record_exception');
     if ( $self->{stable_names} && $span->can('set_attribute') ) {
@@ -373,13 +431,23 @@ sub _span_error {
     return;
 }
 
-# An error as a log line may show it: a server error about an unknown
-# command or sub-command quotes its arguments, which may be values.
+# An error as a log line may show it. Servers quote arguments in their
+# errors (an unknown command's, an ACL rule's, a config value ...): what
+# they quote becomes '?', and the given secrets [REDACTED] wherever they
+# are.
 sub error_text {
-    my ($error) = @_;
+    my ( $error, @secrets ) = @_;
     my $text = blessed $error && $error->can('message') ? $error->message : "$error";
-    $text =~ s/(, with args beginning with:).*/$1 .../s;
-    $text =~ s/(unknown subcommand )(['`]).*?\2/$1$2?$2/s;
+    if ( blessed $error && $error->isa('Future::IO::Redis::Error::Redis') ) {
+
+        # (A quote, not an apostrophe: "can't" and "client's" stay.)
+        $text =~ s/(, with args beginning with:).*/$1 .../s;
+        $text =~ s/(?<![A-Za-z])'[^'\n]*'(?![A-Za-z])/'?'/g;
+        $text =~ s/`[^`\n]*`/`?`/g;
+    }
+    for my $secret ( sort { length $b <=> length $a } @secrets ) {
+        $text =~ s/\Q$secret\E/${\REDACTED}/g;
+    }
     return $text;
 }
 
@@ -445,35 +513,57 @@ sub record_reconnect {
 
 # An operation (a command, or a batch named PIPELINE or MULTI) about to be
 # sent: logged, and a span started.
+#
+# (With quiet, it is not logged yet: see log_started.)
 sub start {
-    my ( $self, $cmd ) = @_;
-    my $text;
-    if ( $self->{debug} ) {
-        $text = format_command_sanitized(@$cmd);
-        $self->_log( 'send', '[REDIS SEND] ', $text );
-    }
-    my $name = uc( $cmd->[0] // 'UNKNOWN' );
-    return {
+    my ( $self, $cmd, $quiet ) = @_;
+    my $name    = uc( $cmd->[0] // 'UNKNOWN' );
+    my $context = {
         command    => $name,
-        text       => $text,
+        text       => $self->{debug} ? format_command_sanitized(@$cmd) : undef,
         start_time => Time::HiRes::time(),
         pid        => $$,
-        span       => $self->{tracer}
-        ? $self->_span( $name, $self->_attributes( $name, $self->_statement(@$cmd) ) )
-        : undef,
+        $REDACT_RULES{$name} ? ( secrets => [ _secrets_of($cmd) ] ) : (),
     };
+    $context->{span} = $self->_span( $name, $self->_attributes( $name, $self->_statement($cmd) ) )
+        if $self->{tracer};
+    $self->log_started( [$context] ) unless $quiet;
+    return $context;
+}
+
+sub log_started {
+    my ( $self, $contexts ) = @_;
+    return unless $self->{debug};
+    $self->_log( 'send', '[REDIS SEND] ', $_->{text} ) for grep { defined $_->{text} } @$contexts;
+    return;
+}
+
+# The secrets a command's redaction rule hides, as given and (for ACL
+# rules such as >password) without their sign: a server error may quote
+# them, and error_text takes them out again.
+sub _secrets_of {
+    my ($cmd)    = @_;
+    my @args     = @$cmd[ 1 .. $#$cmd ];
+    my @redacted = $REDACT_RULES{ uc $cmd->[0] }->(@args);
+    my @secrets;
+    for my $i ( 0 .. $#args ) {
+        next unless _was_redacted( $redacted[$i], $args[$i] );
+        push @secrets, "$args[$i]", "$args[$i]" =~ /[><#!]([^\s()]+)/g;
+    }
+    return grep { length } @secrets;
 }
 
 sub start_batch {
     my ( $self, $name, $commands ) = @_;
-    my $text = "$name of " . scalar(@$commands) . ' commands';
+    my $text    = "$name of " . scalar(@$commands) . ' commands';
+    my @secrets = map { _secrets_of($_) } grep { $REDACT_RULES{ uc( $_->[0] // '' ) } } @$commands;
     if ( $self->{debug} ) {
         $self->_log( 'send', '[REDIS SEND] ', $text );
         $self->_log( 'send', '[REDIS SEND] ', '  ' . format_command_sanitized(@$_) ) for @$commands;
     }
     my $span;
     if ( $self->{tracer} ) {
-        my $statement = join "\n", map { $self->_statement(@$_) } @$commands;
+        my $statement = join "\n", map { $self->_statement($_) } @$commands;
         $span = $self->_span(
             $name,
             $self->_attributes(
@@ -486,6 +576,7 @@ sub start_batch {
     return {
         command    => $name,
         text       => $text,
+        secrets    => \@secrets,
         size       => scalar @$commands,
         start_time => Time::HiRes::time(),
         pid        => $$,
@@ -506,13 +597,14 @@ sub finish {
     my $error
         = $f->is_cancelled ? 'cancelled by the caller'
         : $f->is_failed    ? scalar $f->failure
-        :                    undef;
+        :                    _transaction_error( $context, $f );
+    my $secrets = $context->{secrets};
     if ( $self->{debug} ) {
-        if ( defined $error ) { $self->log_error( $error, $context->{text} ) }
+        if ( defined $error ) { $self->log_error( $error, $context->{text}, $secrets ) }
         else                  { $self->log_recv( scalar $f->result, $elapsed_ms ) }
     }
     if ( my $span = $context->{span} ) {
-        $self->_span_error( $span, $error ) if defined $error;
+        $self->_span_error( $span, $error, $secrets ) if defined $error;
         $span->end;
     }
 
@@ -520,6 +612,16 @@ sub finish {
     return $self->_finish_metrics( $context, $f, $elapsed_ms, $f->is_cancelled ? undef : $error )
         if $self->{meter};
     return;
+}
+
+# A transaction the server refused (EXECABORT, EXEC answered with an
+# error) is an error even though its batch was answered.
+sub _transaction_error {
+    my ( $context, $f ) = @_;
+    return undef unless $context->{command} eq 'MULTI' && $f->is_done;
+    my ($replies) = $f->result;
+    my $exec      = ref $replies eq 'ARRAY' ? $replies->[-1] : undef;
+    return blessed $exec && $exec->isa('Future::IO::Redis::Error') ? $exec : undef;
 }
 
 sub _finish_metrics {
@@ -551,7 +653,7 @@ sub _finish_metrics {
 # attempt ends.
 sub start_handshake {
     my ( $self, $commands ) = @_;
-    return [ map { $self->start($_) } @$commands ];
+    return [ map { $self->start( $_, 'quiet' ) } @$commands ];
 }
 
 sub finish_handshake {
@@ -560,15 +662,15 @@ sub finish_handshake {
         next if $context->{pid} != $$;
         my $elapsed_ms = ( Time::HiRes::time() - $context->{start_time} ) * 1000;
         if ( my $span = $context->{span} ) {
-            $self->_span_error( $span, $error ) if defined $error;
+            $self->_span_error( $span, $error, $context->{secrets} ) if defined $error;
             $span->end;
         }
     }
     if ( defined $error ) {
         $self->log_error(
             $error,
-            'connect: ' . join '; ',
-            grep { defined } map { $_->{text} } @$started
+            'connect: ' . join( '; ', grep { defined } map { $_->{text} } @$started ),
+            [ map { @{ $_->{secrets} || [] } } @$started ]
         ) if $self->{debug};
         $self->record_error($error) if $self->{meter};
     }
@@ -582,7 +684,9 @@ sub _log {
     my $debug = $self->{debug} or return;
     if ( ref $debug eq 'CODE' ) {
         eval { $debug->( $direction, $direction eq 'send' ? $message : "$prefix$message" ); 1 }
-            or warn "Future::IO::Redis: debug callback died: $@";
+            or $self->{_failed}++
+            or warn "Future::IO::Redis: debug callback died (further failures of this client are "
+            . "not reported): $@";
         return;
     }
     warn "$prefix$message\n";
@@ -602,13 +706,14 @@ sub log_recv {
     return;
 }
 
-# (With the command it answers, as logged when sent, when given.)
+# (With the command it answers, as logged when sent, and the secrets it
+# held, when given.)
 sub log_error {
-    my ( $self, $error, $command ) = @_;
+    my ( $self, $error, $command, $secrets ) = @_;
     $self->_log(
         'error',
         '[REDIS ERROR] ',
-        ( defined $command ? "$command: " : '' ) . error_text($error)
+        ( defined $command ? "$command: " : '' ) . error_text( $error, @{ $secrets || [] } )
     );
     return;
 }
