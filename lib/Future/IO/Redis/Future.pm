@@ -119,7 +119,12 @@ stringifies as before (C<Class=HASH(0x...)>).
 
 =item * a method the future does not have is called on the object it holds,
 if that object has it (C<< $loop->await($pool->acquire)->set(...) >>);
-otherwise the usual "Can't locate object method" error.
+otherwise the usual "Can't locate object method" error. C<get> is both
+Future's and a Redis command: with arguments (C<< ->get($key) >>) it is the
+held client's GET, without them Future's C<get>.
+
+=item * Future's own messages ("... is already done", "lost a sequence
+Future") still name the future, not its value.
 
 =item * nothing else: a future is always true in boolean context, and C<==>
 still compares futures by identity.

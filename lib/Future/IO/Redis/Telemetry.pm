@@ -797,10 +797,14 @@ name, and C<< otel_redact => 0 >> every argument as given (values included;
 only for systems where that is acceptable) except secrets, which are
 C<[REDACTED]> whatever the options. Debug logs are always shown the safe
 way. Replies are logged by shape only (C<OK>, C<integer>, C<string[5]>,
-C<array[3]>, C<nil>), errors by message, with the arguments a server quotes
-in "unknown command" and "unknown subcommand" errors left out (also in the
-exception a span records). An error text your own Lua script makes from its
-arguments is shown as the server sends it.
+C<array[3]>, C<nil>); server errors by message, with whatever the server
+quotes in them (an unknown command's arguments, a refused ACL rule, a
+config value) shown as C<'?'>, in logs, span statuses and the exception a
+span records alike. The caller's own error keeps the server's words, except
+that a refused ACL rule's password or hash is C<[REDACTED]> there too. An
+error text your own Lua script makes from its arguments is shown as the
+server sends it. Keys are shown on one line: control characters (and bytes
+that are not UTF-8) as C<\xNN>, at most 256 bytes of them.
 
 =head2 Traces
 
