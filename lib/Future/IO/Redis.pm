@@ -727,23 +727,21 @@ my %REFUSED = (
     RESET => 'setup',
 );
 
+# (Evals, not closures, on this path: it runs for every command.)
 sub command {
     return &_send_command unless $_[0]{_telemetry};
     my $self      = shift;
-    my $cmd       = \@_;
     my $telemetry = $self->{_telemetry};
-    my $context   = _safely( $telemetry, sub { $telemetry->start($cmd) } );
+    my $context   = eval { $telemetry->start( \@_ ) } // _telemetry_failed($telemetry);
     local $OBSERVING = $context;
-    return $self->_observe( $context,
-        _sent( $telemetry, $context, sub { $self->_send_command(@$cmd) } ) );
+    my $f = eval { $self->_send_command(@_) } // _send_died( $telemetry, $context );
+    return $self->_observe( $context, $f );
 }
 
-# Sends; a send that dies (an argument whose stringification dies) ends
-# the operation's telemetry before the error goes on to the caller.
-sub _sent {
-    my ( $telemetry, $context, $send ) = @_;
-    my $f;
-    return $f if eval { $f = $send->(); 1 };
+# A send that died (an argument whose stringification dies): the
+# operation's telemetry ends before the error goes on to the caller.
+sub _send_died {
+    my ( $telemetry, $context ) = @_;
     my $error = $@;
     _safely( $telemetry, sub { $telemetry->finish( $context, Future->fail($error) ) } ) if $context;
     die $error;
@@ -755,11 +753,19 @@ sub _observe {
     my $telemetry = $self->{_telemetry};
     $f->on_ready(
         sub {
-            my $done = shift;
-            _safely( $telemetry, sub { $telemetry->finish( $context, $done ) } );
+            eval { $telemetry->finish( $context, $_[0] ); 1 } or _telemetry_failed($telemetry);
         }
     ) if $context;
     return $f;
+}
+
+# Reports $@ from telemetry (the first time for this client); gives undef.
+sub _telemetry_failed {
+    my ($telemetry) = @_;
+    warn
+        "Future::IO::Redis: telemetry failed (further failures of this client are not reported): $@"
+        unless $telemetry->{_failed}++;
+    return undef;
 }
 
 # Telemetry runs the user's tracer, meter and debug logger: their failure
@@ -769,10 +775,7 @@ sub _safely {
     my ( $telemetry, $code ) = @_;
     my $result;
     return $result if eval { $result = $code->(); 1 };
-    warn
-        "Future::IO::Redis: telemetry failed (further failures of this client are not reported): $@"
-        unless $telemetry->{_failed}++;
-    return undef;
+    return _telemetry_failed($telemetry);
 }
 
 sub _send_command {
@@ -929,9 +932,8 @@ sub _send_batch {
         }
     );
     local $OBSERVING = $context;
-    my @args = @_;
-    return $self->_observe( $context,
-        _sent( $telemetry, $context, sub { _send_batch_now(@args) } ) );
+    my $f = eval { &_send_batch_now } // _send_died( $telemetry, $context );
+    return $self->_observe( $context, $f );
 }
 
 sub _send_batch_now {
@@ -1550,8 +1552,8 @@ sub _pubsub_request {
     my $telemetry = $self->{_telemetry};
     my $context   = _safely( $telemetry, sub { $telemetry->start( \@words ) } );
     local $OBSERVING = $context;
-    return $self->_observe( $context,
-        _sent( $telemetry, $context, sub { $self->_send_pubsub(@words) } ) );
+    my $f = eval { $self->_send_pubsub(@words) } // _send_died( $telemetry, $context );
+    return $self->_observe( $context, $f );
 }
 
 sub _send_pubsub {
