@@ -251,8 +251,10 @@ sub error_object {
         # ACL SETUSER quotes a rule it refuses, password and all.
         if ( $fields{message} =~ /modifier '/ ) {
             require Future::IO::Redis::Telemetry;
-            $fields{message} =~ s{(?<=modifier ')([^']*)(?=')}
-                {Future::IO::Redis::Telemetry::redact_acl_rule($1)}ge;
+
+            # (The rule may hold quotes: it ends at the last "': ".)
+            $fields{message} =~ s{(?<=modifier ')(.*)(?=': )}
+                {Future::IO::Redis::Telemetry::redact_acl_rule($1)}se;
         }
     }
     elsif ( $kind == 1 ) {

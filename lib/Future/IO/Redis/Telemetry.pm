@@ -110,11 +110,14 @@ sub _is_secret_parameter {
 }
 
 # An ACL rule with its secrets replaced (also used on the server's errors,
-# which quote a refused rule).
+# which quote a refused rule). A password rule is all secret after its
+# sign, spaces and all; a selector's rules are separated by spaces.
 sub redact_acl_rule {
     my ($rule) = @_;
     return $rule unless defined $rule && !ref $rule;
-    return $rule =~ s/(\A|[\s(])([><#!])[^\s()]*/$1$2${\REDACTED}/gr;
+    return substr( $rule, 0, 1 ) . REDACTED if $rule =~ /\A[><#!]/;
+    return $rule =~ s/(\A\(|\s)([><#!])[^\s)]*/$1$2${\REDACTED}/gr if $rule =~ /\A\(/;
+    return $rule;
 }
 
 sub format_command_for_log {
@@ -555,7 +558,11 @@ sub _secrets_of {
     my @secrets;
     for my $i ( 0 .. $#args ) {
         next unless _was_redacted( $redacted[$i], $args[$i] );
-        push @secrets, "$args[$i]", "$args[$i]" =~ /[><#!]([^\s()]+)/g;
+        my $arg = "$args[$i]";
+        push @secrets, $arg,
+              $arg =~ /\A[><#!]/  ? substr( $arg, 1 )
+            : $arg =~ /\A\(/      ? $arg =~ /(?:\A\(|\s)[><#!]([^\s)]+)/g
+            :                       ();
     }
     return grep { length } @secrets;
 }
