@@ -16,7 +16,6 @@ use 5.018;
 our $VERSION = '0.001';
 
 use Carp         qw(croak);
-use mro          ();
 use Scalar::Util qw(blessed refaddr);
 
 use overload
@@ -41,13 +40,16 @@ sub _as_string {
 
 # Future's own get takes no arguments; Redis GET takes a key. A done
 # future holding a client passes get($key) on to it.
+my %BASE_GET;    # our class => its base's get (next::method is slow)
+
 sub get {
-    my $self = shift;
-    if (@_) {
+    if ( @_ > 1 ) {
+        my $self = shift;
         my ($value) = $self->is_done ? $self->result : ();
         return $value->get(@_) if blessed $value && !$value->isa('Future') && $value->can('get');
+        unshift @_, $self;
     }
-    return $self->next::method(@_);
+    goto &{ $BASE_GET{ ref $_[0] } || Future->can('get') };
 }
 
 our $AUTOLOAD;
@@ -78,6 +80,11 @@ sub class_for {
         my $class = __PACKAGE__ . '::' . ( $base =~ s/::/_/gr );
         no strict 'refs';
         @{"${class}::ISA"} = ( __PACKAGE__, $base );
+
+        # A DESTROY of its own (the base's, if any): without one, perl
+        # would call AUTOLOAD for every future freed.
+        *{"${class}::DESTROY"} = $base->can('DESTROY') || sub { };
+        $BASE_GET{$class} = $base->can('get');
         $class;
     };
 }
