@@ -629,10 +629,8 @@ sub _detach_core {
             $telemetry,
             sub {
                 $self->_end_handshake($err);
-                return unless $connected;
-                $telemetry->record_connection(-1);
-                $telemetry->log_event( disconnected => $err
-                        && $err->can('reason') ? $err->reason : () );
+                $telemetry->disconnected( $err && $err->can('reason') ? $err->reason : undef )
+                    if $connected;
             }
         );
     }
@@ -757,6 +755,17 @@ sub _observe {
         }
     ) if $context;
     return $f;
+}
+
+# What command does inline, for the other operations: $start (given the
+# telemetry) makes the operation's context, $send sends it.
+sub _send_observed {
+    my ( $self, $start, $send ) = @_;
+    my $telemetry = $self->{_telemetry};
+    my $context   = _safely( $telemetry, sub { $start->($telemetry) } );
+    local $OBSERVING = $context;
+    my $f = eval { $send->() } // _send_died( $telemetry, $context );
+    return $self->_observe( $context, $f );
 }
 
 # Reports $@ from telemetry (the first time for this client); gives undef.
@@ -921,19 +930,16 @@ sub _flush_auto {
 sub _send_batch {
     return &_send_batch_now unless $_[0]{_telemetry};
     my ( $self, $commands, $what ) = @_;
+    my @args = @_;
 
     # (A transaction is measured by what it holds, without MULTI and EXEC.)
-    my $telemetry = $self->{_telemetry};
-    my $context   = _safely(
-        $telemetry,
+    return $self->_send_observed(
         sub {
-            $telemetry->start_batch( $what,
+            $_[0]->start_batch( $what,
                 $what eq 'MULTI' ? [ @$commands[ 1 .. $#$commands - 1 ] ] : $commands );
-        }
+        },
+        sub { _send_batch_now(@args) }
     );
-    local $OBSERVING = $context;
-    my $f = eval { &_send_batch_now } // _send_died( $telemetry, $context );
-    return $self->_observe( $context, $f );
 }
 
 sub _send_batch_now {
@@ -1549,11 +1555,8 @@ sub is_pubsub {
 sub _pubsub_request {
     return &_send_pubsub unless $_[0]{_telemetry};
     my ( $self, @words ) = @_;
-    my $telemetry = $self->{_telemetry};
-    my $context   = _safely( $telemetry, sub { $telemetry->start( \@words ) } );
-    local $OBSERVING = $context;
-    my $f = eval { $self->_send_pubsub(@words) } // _send_died( $telemetry, $context );
-    return $self->_observe( $context, $f );
+    return $self->_send_observed( sub { $_[0]->start( \@words ) },
+        sub { $self->_send_pubsub(@words) } );
 }
 
 sub _send_pubsub {
@@ -1644,7 +1647,9 @@ sub _on_event {
     elsif ( $event == EV_RECONNECTING ) {
         $self->{_reconnect_attempts}++;
     }
-    $self->_observe_event( $event, $error, $was_connected ) if $self->{_telemetry};
+    if ( my $telemetry = $self->{_telemetry} ) {
+        _safely( $telemetry, sub { $self->_report_event( $event, $error, $was_connected ) } );
+    }
     if    ( $event == EV_CONNECTED )    { $self->_callback('on_connect') }
     elsif ( $event == EV_DISCONNECTED ) { $self->_callback( on_disconnect => 'connection_lost' ) }
     elsif ( $event == EV_ERROR )        { $self->_callback( on_error      => $error ) }
@@ -1677,26 +1682,16 @@ sub _end_handshake {
     return;
 }
 
-sub _observe_event {
-    my ( $self, $event, $error, $was_connected ) = @_;
-    my $telemetry = $self->{_telemetry};
-    _safely( $telemetry, sub { $self->_report_event( $event, $error, $was_connected ) } );
-    return;
-}
-
+# (Run through _safely: the telemetry is the user's code.)
 sub _report_event {
     my ( $self, $event, $error, $was_connected ) = @_;
     my $telemetry = $self->{_telemetry};
     if ( $event == EV_CONNECTED ) {
         $self->_end_handshake;
-        $telemetry->record_connection(1);
-        $telemetry->log_event( connected => $self->_endpoint );
+        $telemetry->connected( $self->_endpoint );
     }
     elsif ( $event == EV_DISCONNECTED ) {
-        if ($was_connected) {
-            $telemetry->record_connection(-1);
-            $telemetry->log_event( disconnected => $error ? $error->message : () );
-        }
+        $telemetry->disconnected( $error ? $error->message : undef ) if $was_connected;
     }
     elsif ( $event == EV_ERROR ) {
 

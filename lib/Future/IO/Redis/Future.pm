@@ -43,13 +43,20 @@ sub _as_string {
 my %BASE_GET;    # our class => its base's get (next::method is slow)
 
 sub get {
-    if ( @_ > 1 ) {
-        my $self = shift;
-        my ($value) = $self->is_done ? $self->result : ();
-        return $value->get(@_) if blessed $value && !$value->isa('Future') && $value->can('get');
-        unshift @_, $self;
+    if ( @_ > 1 && ( my $held = _held( $_[0], 'get' ) ) ) {
+        shift;
+        return $held->get(@_);
     }
     goto &{ $BASE_GET{ ref $_[0] } || Future->can('get') };
+}
+
+# The object a done future holds, when it has $method (a future it holds
+# is not looked into).
+sub _held {
+    my ( $self, $method ) = @_;
+    return undef unless blessed $self && $self->is_done;
+    my ($value) = $self->result;
+    return blessed $value && !$value->isa('Future') && $value->can($method) ? $value : undef;
 }
 
 our $AUTOLOAD;
@@ -60,12 +67,9 @@ sub AUTOLOAD {
     my $self = $_[0];
     my ($method) = $AUTOLOAD =~ /([^:]+)\z/;
     return if $method eq 'DESTROY';
-    if ( blessed $self && $self->is_done ) {
-        my ($value) = $self->result;
-        if ( blessed $value && $value->can($method) ) {
-            shift;
-            return $value->$method(@_);
-        }
+    if ( my $held = _held( $self, $method ) ) {
+        shift;
+        return $held->$method(@_);
     }
     croak sprintf q{Can't locate object method "%s" via package "%s"}, $method, ref $self || $self;
 }

@@ -80,10 +80,14 @@ given.
 =cut
 
 sub extract_key_indices {
-    my ( $command, @args ) = @_;
+    my $command = $_[0];
+
+    # (Counted, not copied, when the plan is fixed: an argument may be a
+    # 100 MB value, and telemetry asks for every command.)
     if ( my $plan = _fixed_plan($command) ) {
-        return _fixed_positions( $plan, scalar @args );
+        return _fixed_positions( $plan, $#_ );
     }
+    my ( undef, @args ) = @_;
     my ( $entry, $name, $argv, $offset ) = _resolve( $command, \@args ) or return;
     my $by_hand = $BY_HAND{$name};
     my @positions

@@ -120,15 +120,9 @@ sub redact_acl_rule {
     return $rule;
 }
 
+# (The span's form with arguments and redaction.)
 sub format_command_for_log {
-    my (@cmd) = @_;
-    return '' unless @cmd;
-    my $name = uc( $cmd[0] // '' );
-    my @args = @cmd[ 1 .. $#cmd ];
-    if ( my $redactor = $REDACT_RULES{$name} ) {
-        @args = $redactor->(@args);
-    }
-    return join ' ', $name, map { $_ // '' } @args;
+    return format_command_for_span( 1, 1, @_ );
 }
 
 sub format_command_for_span {
@@ -203,18 +197,10 @@ sub _was_redacted {
 }
 
 # The positions of the keys among a command's arguments (counted from 0
-# after the name). $cmd is the whole command.
-my %FIXED_KEYS;    # "name argc" => [positions], for commands with a fixed plan
-
+# after the name). $cmd is the whole command (passed on as aliases, not
+# copied).
 sub _key_indices {
     my ( $name, $cmd ) = @_;
-    my $fixed = $FIXED_KEYS{"$name $#$cmd"};
-    return @$fixed if $fixed;
-    if ( my $plan = Future::IO::Redis::KeyExtractor::_fixed_plan($name) ) {
-        my @positions = Future::IO::Redis::KeyExtractor::_fixed_positions( $plan, $#$cmd );
-        $FIXED_KEYS{"$name $#$cmd"} = \@positions if keys %FIXED_KEYS < 4096;
-        return @positions;
-    }
     return eval {
         Future::IO::Redis::KeyExtractor::extract_key_indices( $name, @$cmd[ 1 .. $#$cmd ] );
     };
@@ -509,6 +495,21 @@ sub record_connection {
     my ( $self, $delta ) = @_;
     $self->_init_metrics;
     $self->{_connections_gauge}->add($delta) if $self->{_connections_gauge};
+    return;
+}
+
+# The client's connection is up, or gone: the gauge and the log.
+sub connected {
+    my ( $self, $endpoint ) = @_;
+    $self->record_connection(1);
+    $self->log_event( connected => $endpoint );
+    return;
+}
+
+sub disconnected {
+    my ( $self, $why ) = @_;
+    $self->record_connection(-1);
+    $self->log_event( disconnected => $why );
     return;
 }
 
@@ -914,8 +915,9 @@ C<record_connection($delta)>, C<record_reconnect>, C<record_error($error)>,
 and C<log_send(@command)>, C<log_recv($reply, $elapsed_ms)>,
 C<log_error($error)>, C<log_event($event, $details)> are the seed's
 interface, for code that wants to report its own work the same way. The
-client itself uses C<start>, C<start_batch>, C<finish>, C<start_handshake>
-and C<finish_handshake>.
+client itself uses C<start>, C<start_batch>, C<log_started>, C<finish>,
+C<start_handshake>, C<finish_handshake>, C<connected>, C<disconnected> and
+C<set_database>.
 
 =head1 SEE ALSO
 
