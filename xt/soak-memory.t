@@ -12,6 +12,7 @@ use Future::IO::Redis;
 use Future::IO::Redis::Pool;
 use lib 't/lib';
 use FIORServer;
+use FIORTelemetry;
 
 skip_all 'soak test: set FIOR_XT=1 or FIOR_SOAK=1' unless $ENV{FIOR_XT} || $ENV{FIOR_SOAK};
 skip_all 'needs /proc'                             unless -r "/proc/$$/status";
@@ -36,34 +37,12 @@ $redis->set( 'soak:str', 'not a number' )->get;
 
 # Observability: objects that keep nothing (what they are given must not
 # be kept alive by the client either).
-package SoakSpan {
-    sub new              { bless {}, shift }
-    sub end              { }
-    sub set_status       { }
-    sub record_exception { }
-}
-
-package SoakTracer {
-    sub new         { bless {}, shift }
-    sub create_span { SoakSpan->new }
-}
-
-package SoakInstrument {
-    sub new    { bless {}, shift }
-    sub add    { }
-    sub record { }
-}
-
-package SoakMeter {
-    sub new                    { bless {}, shift }
-    sub create_counter         { SoakInstrument->new }
-    sub create_histogram       { SoakInstrument->new }
-    sub create_up_down_counter { SoakInstrument->new }
-}
-
-package main;
-my %observed = ( otel_tracer => SoakTracer->new, otel_meter => SoakMeter->new, debug => sub { } );
-my $watched  = Future::IO::Redis->new( %at, %observed );
+my %observed = (
+    otel_tracer => FIORTelemetry::NoopTracer->new,
+    otel_meter  => FIORTelemetry::NoopMeter->new,
+    debug       => sub { }
+);
+my $watched = Future::IO::Redis->new( %at, %observed );
 
 sub round {
     my @f = map { $redis->set( "soak:$_", 'x' x 200 ) } 1 .. 1000;
@@ -102,7 +81,9 @@ sub round {
     $wp->incr('soak:w') for 1 .. 20;
     $wp->execute->get;
     $watched->get('soak:1')->cancel for 1 .. 5;
-    Future::IO::Redis->new( %at, %observed, otel_meter => SoakMeter->new )->ping->get for 1 .. 5;
+    Future::IO::Redis->new( %at, %observed, otel_meter => FIORTelemetry::NoopMeter->new )
+        ->ping->get
+        for 1 .. 5;
 
     for ( 1 .. 20 ) {
         my $c = Future::IO::Redis->new(%at);

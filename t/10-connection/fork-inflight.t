@@ -19,7 +19,6 @@ use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use IO::Handle;
 use Time::HiRes ();
-use JSON::PP    qw(encode_json decode_json);
 use lib 't/lib';
 use FIORTest;
 
@@ -30,37 +29,6 @@ my $srv  = FIORTest::server('plain');
 my $name = "fior-fork-inflight-$$";
 my $N    = 1000;
 my @cleanup;
-
-# Like FIORTest::in_child, but the child reports a hash (as JSON) and
-# leaves with exit 0, not _exit: END blocks and DESTROY run in it, as in a
-# real worker process.
-sub fork_exiting {
-    my ($code) = @_;
-    pipe( my $from_child, my $to_child ) or die "pipe: $!";
-    $_->flush for *STDOUT{IO}, *STDERR{IO};    # nothing buffered to print twice
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        alarm 30;                              # a hung child dies (and fails the test)
-        close $from_child;
-        my $out = eval { encode_json( $code->() ) } // encode_json( { error => "$@" } );
-        print {$to_child} $out;
-        close $to_child;
-        exit 0;
-    }
-    close $to_child;
-    return ( $pid, $from_child );
-}
-
-# The child's report, with its exit status.
-sub report_of {
-    my ( $pid, $fh ) = @_;
-    my $out = do { local $/; <$fh> };
-    waitpid( $pid, 0 );
-    my $status = $?;
-    my $report = eval { decode_json($out) } // { unreadable => $out };
-    $report->{exit_status} = $status;
-    return $report;
-}
 
 # How the inherited futures ended in the child: those failed with the
 # fork's Disconnected error, replies matching (done before the fork),
@@ -127,7 +95,7 @@ sub fork_while_incrs_in_flight {
     my $ready_at_fork = grep { $_->is_ready } @f;
     is( $ready_at_fork, $settled, "$what: $settled answered at the fork" );
 
-    my ( $pid, $fh ) = fork_exiting(
+    my ( $pid, $fh ) = FIORTest::in_worker(
         sub {
             my $loop         = IO::Async::Loop->new;
             my $done_at_fork = grep { $_->is_ready } @f;
@@ -163,7 +131,7 @@ sub fork_while_incrs_in_flight {
     is( \@got,      [ 1 .. $N ], "$what: parent: the INCR replies are 1 .. $N, in order" );
 
     my $lost   = $N - $settled;
-    my $report = report_of( $pid, $fh );
+    my $report = FIORTest::worker_report( $pid, $fh );
     my $after  = {
         fork_failed => $lost,
         done_right  => $settled,
@@ -263,7 +231,7 @@ subtest 'in flight on a client the child does not use first' => sub {
     push @cleanup, $key;
     my $blocker = $redis->command( 'BLPOP', "$key:nothing", '0.3' );
     my @f       = map { $redis->incr($key) } 1 .. $N;
-    my ( $pid, $fh ) = fork_exiting(
+    my ( $pid, $fh ) = FIORTest::in_worker(
         sub {
             my $loop = IO::Async::Loop->new;
 
@@ -283,7 +251,7 @@ subtest 'in flight on a client the child does not use first' => sub {
     ok( FIORTest::ready_within( $all, 20 ), "parent: all $N answered" );
     is( [ $all->is_done ? $all->get : () ], [ undef, 1 .. $N ], 'parent: its replies, in order' );
     is(
-        report_of( $pid, $fh ),
+        FIORTest::worker_report( $pid, $fh ),
         {
             exit_status => 0,
             echo        => 'other',
@@ -309,7 +277,7 @@ subtest 'a pipeline built before the fork, executed in the child' => sub {
     push @cleanup, $key;
     my $p = $redis->pipeline->incr($key)->incr($key)->command( 'ECHO', 'token' )
         ->command( 'CLIENT', 'ID' );
-    my ( $pid, $fh ) = fork_exiting(
+    my ( $pid, $fh ) = FIORTest::in_worker(
         sub {
             my $loop    = IO::Async::Loop->new;
             my $replies = $loop->await( $p->execute )->get;
@@ -319,7 +287,7 @@ subtest 'a pipeline built before the fork, executed in the child' => sub {
             };
         }
     );
-    my $report = report_of( $pid, $fh );
+    my $report = FIORTest::worker_report( $pid, $fh );
     is(
         $report,
         {
@@ -350,7 +318,7 @@ subtest 'a fork while a pipeline executes' => sub {
     my $executing = $p->execute;
     my $ready     = $executing->is_ready ? 1 : 0;
 
-    my ( $pid, $fh ) = fork_exiting(
+    my ( $pid, $fh ) = FIORTest::in_worker(
         sub {
             my $loop = IO::Async::Loop->new;
             my $mine = $loop->await(
@@ -367,7 +335,7 @@ subtest 'a fork while a pipeline executes' => sub {
     is( $blocker->get,   undef,       'parent: and the BLPOP before it' );
     is( $ready,          0,           'it was in flight at the fork' );
     is(
-        report_of( $pid, $fh ),
+        FIORTest::worker_report( $pid, $fh ),
         {
             exit_status => 0,
             inherited   => {

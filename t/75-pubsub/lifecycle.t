@@ -224,11 +224,8 @@ for my $protocol ( 2, 3 ) {
         my $ch    = "$base:fork2";
         my $sub   = $redis->subscribe($ch)->get;
 
-        pipe( my $from_child, my $to_parent ) or die "pipe: $!";
-        my $pid = fork // die "fork: $!";
-        if ( !$pid ) {
-            close $from_child;
-            my $out = eval {
+        my ( $pid, $from_child ) = FIORTest::in_child(
+            sub {
                 my $loop = IO::Async::Loop->new;
                 my $f    = $loop->await( $redis->subscribe("$ch:child") );
                 die 'subscribe failed: ' . $f->failure . "\n" unless $f->is_done;
@@ -247,15 +244,9 @@ for my $protocol ( 2, 3 ) {
                 push @r, $loop->await( $redis->ping )->get;
                 $other->disconnect;
                 join "\t", @r;
-            } // "ERROR: $@";
-            print {$to_parent} $out;
-            close $to_parent;
-            _exit(0);
-        }
-        close $to_parent;
-        my $out = do { local $/; <$from_child> }
-            // '';
-        waitpid( $pid, 0 );
+            }
+        );
+        my $out = FIORTest::child_output( $pid, $from_child ) // '';
         is(
             [ split /\t/, $out, -1 ],
             [ 0, 1, "$ch:child", 1, 'hi', 'PONG' ],

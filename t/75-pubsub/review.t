@@ -30,7 +30,6 @@ use Test2::V0;
 use IO::Async::Loop;
 use IO::Async::Timer::Periodic;
 use IO::Socket::INET;
-use POSIX        qw(_exit);
 use Scalar::Util qw(refaddr);
 use Time::HiRes  qw(sleep);
 use Future::IO::Impl::IOAsync;
@@ -369,12 +368,9 @@ subtest 'fork: the child subscribes with a new subscription object' => sub {
     my $sub   = $redis->subscribe($pch)->get;
     my $paddr = refaddr $sub;
 
-    pipe( my $from_child, my $to_parent ) or die "pipe: $!";
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        close $from_child;
-        alarm 20;
-        my $out = eval {
+    my ( $pid, $from_child ) = FIORTest::in_child(
+        sub {
+            alarm 20;
             my $loop = IO::Async::Loop->new;
             my $wait = sub {
                 my ( $f, $secs ) = @_;
@@ -393,15 +389,9 @@ subtest 'fork: the child subscribes with a new subscription object' => sub {
             my $m = $wait->( $s->next, 5 );
             push @r, ref $m ? $m->{data} : $m // 'undef';
             join "\t", @r;
-        } // "ERROR: $@";
-        print {$to_parent} $out;
-        close $to_parent;
-        _exit(0);
-    }
-    close $to_parent;
-    my $out = do { local $/; <$from_child> }
-        // '';
-    waitpid( $pid, 0 );
+        }
+    );
+    my $out = FIORTest::child_output( $pid, $from_child ) // '';
     is(
         [ split /\t/, $out, -1 ],
         [ 'new', 0, $cch, 1, 'hello child' ],

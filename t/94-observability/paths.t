@@ -25,7 +25,6 @@ use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
 use Future::IO::Redis::Pool;
 use IO::Handle;
-use JSON::PP qw(encode_json decode_json);
 use lib 't/lib';
 use FIORTest;
 use FIORServer;
@@ -466,17 +465,12 @@ subtest 'fork with a command in flight' => sub {
     my ($span) = $tracer->named('BLPOP');
     is( $span->ended, 0, 'in flight' );
 
-    pipe( my $from_child, my $to_child ) or die "pipe: $!";
-    $_->flush for *STDOUT{IO}, *STDERR{IO};
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        alarm 10;
-        close $from_child;
-        my $report = eval {
+    my ( $pid, $from_child ) = FIORTest::in_worker(
+        sub {
             my $ping = $redis->ping->get;
             FIORTest::ready_within( $f, 2 );
             $loop->delay_future( after => 1.2 )->get;    # past the BLPOP's reply
-            {
+            return {
                 ping       => $ping,
                 inherited  => $f->is_failed ? 'failed' : $f->is_ready ? 'done' : 'pending',
                 span_ended => $span->ended,
@@ -484,19 +478,15 @@ subtest 'fork with a command in flight' => sub {
                 counted    =>
                     [ map { $_->{command} } @{ labels_of( $meter, 'redis.commands.total' ) } ],
             };
-        } // { error => "$@" };
-        print {$to_child} encode_json($report);
-        close $to_child;
-        exit 0;
-    }
-    close $to_child;
+        },
+        10
+    );
     is( $f->get,           undef, 'parent: BLPOP timed out (nil)' );
     is( $span->ended,      1,     'parent: the span ended once the reply came' );
     is( $span->{end_pids}, [$$],  '... in the parent' );
     is( $span->status,     undef, '... without error' );
-    my $report = decode_json( do { local $/; <$from_child> } );
-    waitpid( $pid, 0 );
-    is( $?, 0, 'the child exited normally' );
+    my $report = FIORTest::worker_report( $pid, $from_child );
+    is( delete $report->{exit_status}, 0, 'the child exited normally' );
     is(
         $report,
         {

@@ -30,7 +30,6 @@ use Future::IO::Redis;
 use Future::IO::Redis::Telemetry;
 use IO::Handle;
 use File::Temp qw(tempfile);
-use JSON::PP   qw(encode_json decode_json);
 use lib 't/lib';
 use FIORTest;
 use FIORServer;
@@ -536,31 +535,22 @@ subtest 'disconnect in a forked child leaves the parent alone' => sub {
     my $gauge = $meter->counter('redis.connections.active');
     is( $gauge->value, 1, 'parent: connected' );
 
-    pipe( my $from_child, my $to_child ) or die "pipe: $!";
-    $_->flush for *STDOUT{IO}, *STDERR{IO};
-    my $pid = fork // die "fork: $!";
-    if ( !$pid ) {
-        alarm 10;
-        close $from_child;
-        @log         = ();
-        @disconnects = ();
-        my $report = eval {
+    my ( $pid, $from_child ) = FIORTest::in_worker(
+        sub {
+            @log         = ();
+            @disconnects = ();
             $redis->disconnect;
-            {
+            return {
                 gauge         => [ map { $_->{value} } grep { $_->{pid} == $$ } $gauge->calls ],
                 log           => [@log],
                 on_disconnect => [@disconnects],
                 connected     => $redis->is_connected,
             };
-        } // { error => "$@" };
-        print {$to_child} encode_json($report);
-        close $to_child;
-        exit 0;
-    }
-    close $to_child;
-    my $report = decode_json( do { local $/; <$from_child> } );
-    waitpid( $pid, 0 );
-    is( $?, 0, 'the child exited normally' );
+        },
+        10
+    );
+    my $report = FIORTest::worker_report( $pid, $from_child );
+    is( delete $report->{exit_status}, 0, 'the child exited normally' );
     is(
         $report,
         {

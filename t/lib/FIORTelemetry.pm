@@ -260,6 +260,35 @@ sub clear { $_->clear for @{ $_[0]{created} }; return }
 
 sub strings { FIORTelemetry::strings_of( @{ $_[0]{created} } ) }
 
+# A tracer and a meter that keep nothing: for the memory soak and the
+# telemetry benchmark, where only the client's own work may count.
+package FIORTelemetry::NoopSpan {
+    sub new              { bless {}, shift }
+    sub end              { }
+    sub set_status       { }
+    sub record_exception { }
+}
+
+package FIORTelemetry::NoopTracer {
+    sub new         { bless {}, shift }
+    sub create_span { FIORTelemetry::NoopSpan->new }
+}
+
+package FIORTelemetry::NoopInstrument {
+    sub new    { bless {}, shift }
+    sub add    { }
+    sub record { }
+}
+
+package FIORTelemetry::NoopMeter {
+    sub new                    { bless {}, shift }
+    sub create_counter         { FIORTelemetry::NoopInstrument->new }
+    sub create_histogram       { FIORTelemetry::NoopInstrument->new }
+    sub create_up_down_counter { FIORTelemetry::NoopInstrument->new }
+}
+
+package FIORTelemetry;
+
 1;
 
 __END__

@@ -6,6 +6,7 @@ use warnings;
 use Future;
 use Future::IO;
 use IO::Socket::INET;
+use JSON::PP              ();
 use POSIX                 ();
 use Time::HiRes           ();
 use Test2::API            qw(context);
@@ -405,6 +406,47 @@ sub child_output {
     my $out = do { local $/; <$fh> };
     waitpid( $pid, 0 );
     return $out;
+}
+
+=head2 in_worker, worker_report
+
+    my ( $pid, $fh ) = FIORTest::in_worker( sub { ...; return { replies => 1000 } } );
+    my $report = FIORTest::worker_report( $pid, $fh );    # + exit_status
+
+Like C<in_child>, but the child reports a structure (as JSON, or
+C<< { error => ... } >>) and leaves with C<exit 0>, not C<_exit>: END
+blocks and DESTROY run in it, as in a real worker process. It dies after
+C<$alarm> seconds (default 30) rather than hang. C<worker_report> gives the
+report with the child's C<exit_status> added.
+
+=cut
+
+sub in_worker {
+    my ( $code, $alarm ) = @_;
+    pipe( my $from_child, my $to_child ) or die "pipe: $!";
+    $_->flush for *STDOUT{IO}, *STDERR{IO};    # nothing buffered to print twice
+    my $pid = fork // die "fork: $!";
+    if ( !$pid ) {
+        alarm( $alarm // 30 );                 # a hung child dies (and fails the test)
+        close $from_child;
+        my $out = eval { JSON::PP::encode_json( $code->() ) }
+            // JSON::PP::encode_json( { error => "$@" } );
+        print {$to_child} $out;
+        close $to_child;
+        exit 0;
+    }
+    close $to_child;
+    return ( $pid, $from_child );
+}
+
+sub worker_report {
+    my ( $pid, $fh ) = @_;
+    my $out = do { local $/; <$fh> };
+    waitpid( $pid, 0 );
+    my $status = $?;
+    my $report = eval { JSON::PP::decode_json($out) } // { unreadable => $out };
+    $report->{exit_status} = $status;
+    return $report;
 }
 
 1;

@@ -3,7 +3,7 @@
 # with a tracer, a meter, both, and a debug logger (each a no-op object,
 # so only this module's own work is measured), in one run.
 #
-#   perl -Mblib xt/bench/telemetry.pl [port]
+#   perl -Mblib xt/bench/telemetry.pl [port]     (from the top directory)
 use strict;
 use warnings;
 
@@ -11,44 +11,25 @@ use Time::HiRes qw(time);
 use IO::Async::Loop;
 use Future::IO::Impl::IOAsync;
 use Future::IO::Redis;
-
-package NoopSpan {
-    sub new              { bless {}, shift }
-    sub end              { }
-    sub set_status       { }
-    sub record_exception { }
-}
-
-package NoopTracer {
-    sub new         { bless {}, shift }
-    sub create_span { NoopSpan->new }
-}
-
-package NoopInstrument {
-    sub new    { bless {}, shift }
-    sub add    { }
-    sub record { }
-}
-
-package NoopMeter {
-    sub new                    { bless {}, shift }
-    sub create_counter         { NoopInstrument->new }
-    sub create_histogram       { NoopInstrument->new }
-    sub create_up_down_counter { NoopInstrument->new }
-}
-
-package main;
+use lib 't/lib';
+use FIORTelemetry;
 
 my $port  = shift // $ENV{FIOR_DEMO_PORT} // 6379;
 my $loop  = IO::Async::Loop->new;
 my @cases = (
-    [ 'no telemetry'     => () ],
-    [ 'tracer'           => ( otel_tracer => NoopTracer->new ) ],
-    [ 'meter'            => ( otel_meter  => NoopMeter->new ) ],
-    [ 'tracer and meter' => ( otel_tracer => NoopTracer->new, otel_meter => NoopMeter->new ) ],
-    [ 'debug => sub {}'  => ( debug       => sub { } ) ],
+    [ 'no telemetry' => () ],
+    [ 'tracer'       => ( otel_tracer => FIORTelemetry::NoopTracer->new ) ],
+    [ 'meter'        => ( otel_meter  => FIORTelemetry::NoopMeter->new ) ],
+    [
+        'tracer and meter' => (
+            otel_tracer => FIORTelemetry::NoopTracer->new,
+            otel_meter  => FIORTelemetry::NoopMeter->new
+        )
+    ],
+    [ 'debug => sub {}' => ( debug => sub { } ) ],
 );
 printf "%-18s %16s %20s\n", 'ops/s', 'sequential GET', '1000 concurrent GETs';
+
 for my $case (@cases) {
     my ( $name, @options ) = @$case;
     my $redis = Future::IO::Redis->new( host => '127.0.0.1', port => $port, @options );
