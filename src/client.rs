@@ -437,7 +437,7 @@ impl ClientTask {
             };
             self.settle(effect, item);
         }
-        if let (true, Some(wire)) = (self.cfg.observe, done.wire) {
+        if let Some(wire) = done.wire {
             self.out.timing(done.id, wire);
         }
         match &done.result {
@@ -672,7 +672,8 @@ impl ClientTask {
         if matches!(expect, Expect::PubSub(..)) {
             self.pubsub_inflight += 1; // until its Done
         }
-        let run = run_command(id, name, source, packed, expect, deadline);
+        let observe = self.cfg.observe;
+        let run = run_command(id, name, source, packed, expect, deadline, observe);
         self.inflight
             .push(Box::pin(run.map(move |(id, result, wire)| Done {
                 id,
@@ -825,8 +826,8 @@ impl ClientTask {
 }
 
 /// Waits for a connection, sends, waits for the reply — all within the
-/// command's deadline. Also gives the time from the hand-over to the
-/// connection to the answer.
+/// command's deadline. When observed, also gives the time from the
+/// hand-over to the connection to the answer (the clock is read only then).
 async fn run_command(
     id: u64,
     name: String,
@@ -834,6 +835,7 @@ async fn run_command(
     packed: Vec<u8>,
     expect: Expect,
     deadline: Option<(Instant, Duration)>,
+    observe: bool,
 ) -> (u64, Result<Value, CoreError>, Option<Duration>) {
     let conn = match source {
         Source::Ready(conn) => conn,
@@ -853,9 +855,9 @@ async fn run_command(
             }
         }
     };
-    let sent = Instant::now();
+    let sent = observe.then(Instant::now);
     let result = await_reply(conn.send(packed, expect), deadline, &name).await;
-    (id, result, Some(sent.elapsed()))
+    (id, result, sent.map(|at| at.elapsed()))
 }
 
 /// When a wait of `limit` from now ends (with the limit, for messages). A
